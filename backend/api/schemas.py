@@ -1,0 +1,248 @@
+"""Wire schemas: the JSON the REST API accepts and returns.
+
+These pydantic models validate requests *and* generate the OpenAPI document,
+so the two cannot drift. Field names are camelCase on the wire (the seed's
+contract) and snake_case in Python. Requests forbid unknown fields so that a
+typo such as ``opts.atempts`` is an error, not a silently ignored option.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from backend.domain.models import Flow, FlowStatus, Job, JobState, StuckInfo
+
+JsonValue = Any
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class BackoffSpec(WireModel):
+    type: Literal["fixed", "exponential"] = "fixed"
+    delay: Annotated[int, Field(ge=0, le=7 * 24 * 3600 * 1000)] = 0
+    jitter: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class JobOpts(WireModel):
+    """BullMQ-compatible job options (DESIGN.md's table)."""
+
+    attempts: Annotated[int, Field(ge=1, le=1000)] = 1
+    backoff: BackoffSpec | None = Field(
+        default=None,
+        description="a number (ms, fixed) or {type: fixed|exponential, delay, jitter?}",
+    )
+    delay: Annotated[int, Field(ge=0, le=365 * 24 * 3600 * 1000)] = 0
+    priority: Annotated[int, Field(ge=0, le=2_097_152)] = 0
+    timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600 * 1000)] | None = None
+    job_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s/?#]+$")] | None = (
+        None
+    )
+    fail_parent_on_failure: bool = False
+    ignore_dependency_on_failure: bool = False
+    remove_dependency_on_failure: bool = False
+    continue_parent_on_failure: bool = False
+
+    @field_validator("backoff", mode="before")
+    @classmethod
+    def _number_is_fixed(cls, value: object) -> object:
+        # BullMQ accepts a bare number for a fixed backoff; normalising it here
+        # keeps error paths free of union tags (``backoff.int``).
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"type": "fixed", "delay": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one_failure_policy(self) -> JobOpts:
+        chosen = [
+            name
+            for name in (
+                "fail_parent_on_failure",
+                "ignore_dependency_on_failure",
+                "remove_dependency_on_failure",
+                "continue_parent_on_failure",
+            )
+            if getattr(self, name)
+        ]
+        if len(chosen) > 1:
+            raise ValueError(
+                "at most one of failParentOnFailure, ignoreDependencyOnFailure, "
+                "removeDependencyOnFailure, continueParentOnFailure may be set"
+            )
+        return self
+
+
+Name = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+
+
+class FlowJobData(WireModel):
+    """One node of a flow tree in a request (the seed's ``FlowJobData``).
+
+    Used for the OpenAPI document. Requests are validated one node at a time
+    by :class:`FlowNode` (see ``backend.api.validation``), because deep trees
+    exceed pydantic's recursion limit.
+    """
+
+    name: Name
+    queue_name: Name
+    data: JsonValue = None
+    opts: JobOpts | None = None
+    children: list[FlowJobData] | None = None
+
+
+class FlowNode(WireModel):
+    """One node validated on its own; ``children`` are checked by the caller."""
+
+    name: Name
+    queue_name: Name
+    data: JsonValue = None
+    opts: JobOpts | None = None
+    children: list[Any] | None = None
+
+
+class CreateFlowRequest(FlowJobData):
+    """``POST /flows``: the root job; its ``name`` is also the flow's name."""
+
+
+def iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+class OutModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Stuck(OutModel):
+    job_id: str
+    reason: str
+
+    @classmethod
+    def of(cls, info: StuckInfo | None) -> Stuck | None:
+        return None if info is None else cls(job_id=info.job_id, reason=info.reason)
+
+
+class FlowResponse(OutModel):
+    id: str
+    name: str
+    status: FlowStatus
+    root_job_id: str
+    created_at: str
+    updated_at: str
+    finished_at: str | None = None
+    counts: dict[str, int] = Field(description="job count per state")
+    total: int
+    stuck: Stuck | None = Field(
+        default=None, description="set when the flow cannot progress without an operator"
+    )
+
+    @classmethod
+    def of(cls, flow: Flow) -> FlowResponse:
+        counts = {state.value: flow.counts.get(state.value, 0) for state in JobState}
+        return cls(
+            id=flow.id,
+            name=flow.name,
+            status=flow.status,
+            root_job_id=flow.root_job_id,
+            created_at=iso(flow.created_at) or "",
+            updated_at=iso(flow.updated_at) or "",
+            finished_at=iso(flow.finished_at),
+            counts=counts,
+            total=sum(counts.values()),
+            stuck=Stuck.of(flow.stuck),
+        )
+
+
+class FlowJobResponse(OutModel):
+    id: str
+    job_id: str
+    flow_id: str
+    parent_id: str | None
+    name: str
+    queue_name: str
+    data: JsonValue = None
+    opts: dict[str, JsonValue]
+    status: JobState
+    result: JsonValue = None
+    error: JsonValue = None
+    children: list[str]
+    attempts_made: int
+    progress: JsonValue = None
+    created_at: str
+    updated_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    run_at: str | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> FlowJobResponse:
+        return cls(
+            id=job.id,
+            job_id=job.job_id,
+            flow_id=job.flow_id,
+            parent_id=job.parent_id,
+            name=job.name,
+            queue_name=job.queue_name,
+            data=job.data,
+            opts=job.opts.to_json(),
+            status=job.status,
+            result=job.result,
+            error=job.error,
+            children=list(job.children),
+            attempts_made=job.attempts_made,
+            progress=job.progress,
+            created_at=iso(job.created_at) or "",
+            updated_at=iso(job.updated_at) or "",
+            started_at=iso(job.started_at),
+            finished_at=iso(job.finished_at),
+            run_at=iso(job.run_at),
+        )
+
+
+class FlowTreeNode(FlowJobResponse):
+    """``GET /flows/{id}/tree``: a job with its children nested (BullMQ's getFlow)."""
+
+    nodes: list[FlowTreeNode] = Field(default_factory=list)
+
+
+class FlowPage(OutModel):
+    items: list[FlowResponse]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+
+
+class JobList(OutModel):
+    items: list[FlowJobResponse]
+
+
+class QueueInfo(OutModel):
+    name: str
+    counts: dict[str, int]
+
+
+class QueueList(OutModel):
+    items: list[QueueInfo]
+
+
+class ErrorDetail(OutModel):
+    code: str
+    message: str
+    path: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class ErrorResponse(OutModel):
+    error: ErrorDetail
+
+
+class HealthResponse(OutModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    checks: dict[str, dict[str, JsonValue]]
