@@ -1,7 +1,10 @@
 """Wire schemas: the JSON the REST API accepts and returns.
 
 These pydantic models validate requests *and* generate the OpenAPI document,
-so the two cannot drift. Field names are camelCase on the wire (the seed's
+so the two cannot drift. The response models are also the payloads of the
+event log and the websocket (``flow:created`` carries a ``FlowResponse``), so
+the store serialises events with them too; that is why this module sits at
+the package top and not under ``api/``. Field names are camelCase on the wire (the seed's
 contract) and snake_case in Python. Requests forbid unknown fields so that a
 typo such as ``opts.atempts`` is an error, not a silently ignored option.
 """
