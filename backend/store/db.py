@@ -1,0 +1,184 @@
+"""The SQLite file: opening it safely and running transactions on it.
+
+One writer connection does every write, and :meth:`Database.transaction`
+serialises writers with an :class:`asyncio.Lock` and ``BEGIN IMMEDIATE`` (the
+write lock is taken up front, so a transaction never fails half-way on a
+lock upgrade). Reads go through a small pool of separate connections: under
+WAL each :meth:`Database.read` block sees one committed snapshot and never
+sees a writer's uncommitted rows, and reads do not wait for writes.
+
+Durability is the point of the store, so every connection runs with
+``journal_mode=WAL``, ``synchronous=FULL`` and ``foreign_keys=ON``. The file
+(and with it SQLite's ``-wal`` and ``-shm`` files, which inherit its mode) is
+created readable by its owner only, because it holds every flow's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+
+from backend.errors import MigrationError
+from backend.store.migrate import MIGRATIONS_DIR, migrate
+
+BUSY_TIMEOUT_MS = 10_000
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and missing parents) readable by the owner only.
+
+    An existing file is left in place but its mode is tightened, so a file
+    created by hand or by an older version is not left world-readable.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, FILE_MODE)
+    try:
+        if os.name == "posix":
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    # isolation_level=None: the sqlite3 module opens no implicit transactions;
+    # every transaction is an explicit BEGIN in this module or in migrate.
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+            row = await cursor.fetchone()
+        if row is None or str(row[0]).lower() != "wal":
+            raise MigrationError(f"could not switch {path} to WAL mode (got {row and row[0]!r})")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+class Database:
+    """An open Flowdesk database. Build with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._all_readers = readers
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._readers.put_nowait(reader)
+        self.schema_version = 0
+
+    @classmethod
+    async def open(
+        cls, path: Path, *, migrations_dir: Path = MIGRATIONS_DIR, readers: int = 2
+    ) -> Database:
+        """Create or open ``path``, set its pragmas and migrate it to the newest schema.
+
+        Raises :class:`MigrationError` if the file was written by a newer
+        Flowdesk or a migration fails.
+        """
+        path = Path(path)
+        create_private_file(path)
+        writer = await _connect(path)
+        opened = [writer]
+        try:
+            try:
+                version = await migrate(writer, migrations_dir)
+            except MigrationError as exc:
+                raise MigrationError(f"{path}: {exc}") from exc
+            for _ in range(max(1, readers)):
+                opened.append(await _connect(path))
+        except BaseException:
+            for conn in opened:
+                await conn.close()
+            raise
+        db = cls(path, writer, opened[1:])
+        db.schema_version = version
+        return db
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            for conn in (*self._all_readers, self._writer):
+                await conn.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: committed if the block ends normally,
+        rolled back if it raises (or is cancelled).
+
+        Transactions do not nest; do not call another ``transaction()`` or a
+        store write method from inside the block (it would deadlock on the lock).
+        """
+        async with self._write_lock:
+            conn = self._writer
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                await _finish(conn, "COMMIT")
+            except BaseException:
+                await _finish(conn, "ROLLBACK")
+                raise
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only snapshot: every query in the block sees the same committed state."""
+        conn = await self._readers.get()
+        try:
+            await conn.execute("BEGIN")
+            yield conn
+        finally:
+            try:
+                await _finish(conn, "ROLLBACK")
+            finally:
+                self._readers.put_nowait(conn)
+
+
+async def _finish(conn: aiosqlite.Connection, statement: str) -> None:
+    """End the open transaction with ``statement``, even if the awaiting task
+    is being cancelled.
+
+    The statement is queued on the connection's thread before anything a later
+    lock holder could queue, so the next ``BEGIN`` never finds this
+    transaction open. A ``ROLLBACK`` when SQLite already rolled back (after
+    some I/O errors, or a ``BEGIN`` that never ran) is not an error.
+    """
+    task = asyncio.ensure_future(_run(conn, statement))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+async def _run(conn: aiosqlite.Connection, statement: str) -> None:
+    try:
+        await conn.execute(statement)
+    except sqlite3.OperationalError:
+        if statement == "ROLLBACK" and not conn.in_transaction:
+            return
+        raise
