@@ -142,7 +142,8 @@ class Job:
     updated_at: int
     result: JSON = None
     error: JSON = None  # {"type", "message", "traceback"} once failed
-    attempts_made: int = 0
+    attempts_made: int = 0  # attempts started, ever; worker events carry the attempt number
+    retry_base: int = 0  # attempts_made at the last operator retry (fresh budget)
     progress: JSON = None
     started_at: int | None = None
     finished_at: int | None = None

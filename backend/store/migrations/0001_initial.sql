@@ -48,7 +48,9 @@ CREATE TABLE flow_jobs (
     result        TEXT,
     error         TEXT,
     children      TEXT NOT NULL DEFAULT '[]',   -- children's job_ids, JSON array
-    attempts_made INTEGER NOT NULL DEFAULT 0,
+    attempts_made INTEGER NOT NULL DEFAULT 0,   -- attempts started, ever; keys worker events
+    retry_base    INTEGER NOT NULL DEFAULT 0,   -- attempts_made when an operator last retried:
+                                                -- the budget opts.attempts counts from here
     progress      TEXT,
     priority      INTEGER NOT NULL DEFAULT 0,
     depth         INTEGER NOT NULL DEFAULT 0,
