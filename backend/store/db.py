@@ -1,6 +1,6 @@
 """The SQLite file: opening it safely and running transactions on it.
 
-One writer connection does every write, and :meth:`Database.transaction`
+One writer connection (:attr:`Database.conn`) does every write, and :meth:`Database.transaction`
 serialises writers with an :class:`asyncio.Lock` and ``BEGIN IMMEDIATE`` (the
 write lock is taken up front, so a transaction never fails half-way on a
 lock upgrade). Reads go through a small pool of separate connections: under
@@ -26,7 +26,7 @@ from types import TracebackType
 import aiosqlite
 
 from backend.errors import MigrationError
-from backend.store.migrate import MIGRATIONS_DIR, migrate
+from backend.store.migrate import MIGRATIONS_DIR, migrate, user_version
 
 BUSY_TIMEOUT_MS = 10_000
 FILE_MODE = 0o600
@@ -74,13 +74,12 @@ class Database:
         self, path: Path, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]
     ) -> None:
         self.path = path
-        self._writer = writer
+        self.conn = writer  # the only writer; use it inside transaction() only
         self._write_lock = asyncio.Lock()
         self._all_readers = readers
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         for reader in readers:
             self._readers.put_nowait(reader)
-        self.schema_version = 0
 
     @classmethod
     async def open(
@@ -97,7 +96,7 @@ class Database:
         opened = [writer]
         try:
             try:
-                version = await migrate(writer, migrations_dir)
+                await migrate(writer, migrations_dir)
             except MigrationError as exc:
                 raise MigrationError(f"{path}: {exc}") from exc
             for _ in range(max(1, readers)):
@@ -106,14 +105,17 @@ class Database:
             for conn in opened:
                 await conn.close()
             raise
-        db = cls(path, writer, opened[1:])
-        db.schema_version = version
-        return db
+        return cls(path, writer, opened[1:])
 
     async def close(self) -> None:
         async with self._write_lock:
-            for conn in (*self._all_readers, self._writer):
+            for conn in (*self._all_readers, self.conn):
                 await conn.close()
+
+    async def schema_version(self) -> int:
+        """The schema version the file has reached (``PRAGMA user_version``)."""
+        async with self.read() as conn:
+            return await user_version(conn)
 
     async def __aenter__(self) -> Database:
         return self
@@ -135,7 +137,7 @@ class Database:
         store write method from inside the block (it would deadlock on the lock).
         """
         async with self._write_lock:
-            conn = self._writer
+            conn = self.conn
             try:
                 await conn.execute("BEGIN IMMEDIATE")
                 yield conn

@@ -83,7 +83,7 @@ def _has_code(statement: str) -> bool:
     return any(line and line != ";" for line in lines)
 
 
-async def schema_version(conn: aiosqlite.Connection) -> int:
+async def user_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
     assert row is not None
@@ -102,7 +102,7 @@ async def migrate(conn: aiosqlite.Connection, migrations_dir: Path = MIGRATIONS_
     while True:
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            current = await schema_version(conn)
+            current = await user_version(conn)
             if current > latest:
                 raise MigrationError(
                     f"the database has schema version {current}, but this Flowdesk knows "
