@@ -180,3 +180,12 @@ class User:
     id: str
     name: str
     created_at: int
+
+
+@dataclass(frozen=True)
+class JobLog:
+    """One line a task logged through its context, in the attempt that logged it."""
+
+    attempt: int
+    message: str
+    created_at: int
