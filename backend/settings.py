@@ -78,12 +78,13 @@ class Settings:
     tasks: tuple[str, ...] = ()
     max_body_bytes: int = 16 * 1024 * 1024
     max_tree_jobs: int = 50_000
-    max_tree_depth: int = 1_000
+    max_tree_depth: int = 256
     max_string_length: int = 1_000
     max_json_depth: int = 64
     max_result_bytes: int = 1024 * 1024
     heartbeat_interval: float = 2.0
     stall_timeout: float = 15.0
+    reclaim_idle: float = 30.0
     dispatch_batch: int = 500
     event_batch: int = 1_000
     events_retention_days: float = 7.0
@@ -114,6 +115,7 @@ _HELP = {
     "max_result_bytes": "largest JSON return value of a task in bytes",
     "heartbeat_interval": "seconds between worker heartbeats",
     "stall_timeout": "seconds without a heartbeat after which a worker's active jobs are retried",
+    "reclaim_idle": "seconds a silent worker may hold a task before another worker claims it",
     "dispatch_batch": "most jobs sent to Redis in one pipelined batch",
     "event_batch": "most worker events applied in one SQLite transaction",
     "events_retention_days": "days the event log keeps events for websocket replay",
