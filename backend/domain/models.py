@@ -77,7 +77,10 @@ class JobOptions:
         """The BullMQ-named ``opts`` object as stored and returned."""
         out: dict[str, JSON] = {"attempts": self.attempts}
         if self.backoff is not None:
-            backoff: dict[str, JSON] = {"type": self.backoff.type.value, "delay": self.backoff.delay}
+            backoff: dict[str, JSON] = {
+                "type": self.backoff.type.value,
+                "delay": self.backoff.delay,
+            }
             if self.backoff.jitter:
                 backoff["jitter"] = self.backoff.jitter
             out["backoff"] = backoff

@@ -48,9 +48,7 @@ def initial_state(spec: JobSpec, now: int) -> tuple[JobState, int | None]:
     return JobState.WAITING, None
 
 
-def flatten(
-    root: JobSpec, flow_id: str, now: int, new_id: Callable[[], str]
-) -> list[Job]:
+def flatten(root: JobSpec, flow_id: str, now: int, new_id: Callable[[], str]) -> list[Job]:
     """All jobs of the tree, root first, parents before their children."""
     jobs: list[Job] = []
     # (spec, parent job_id, depth, job_id assigned by the parent's pass)
@@ -79,9 +77,7 @@ def flatten(
                 depth=depth,
             )
         )
-        for child, child_id in zip(
-            reversed(spec.children), reversed(child_ids), strict=True
-        ):
+        for child, child_id in zip(reversed(spec.children), reversed(child_ids), strict=True):
             stack.append((child, job_id, depth + 1, child_id))
     return jobs
 

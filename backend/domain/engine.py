@@ -1,0 +1,441 @@
+"""The flow scheduling rules: a pure state machine over one flow's jobs.
+
+Theory of operation
+-------------------
+A flow is a tree. Leaves start ready; a parent waits in ``waiting-children``
+until every child is *resolved* (completed, or finally failed with a policy
+that lets the parent go on), then becomes ready and runs with its children's
+values. Two kinds of input move jobs:
+
+* **worker events** (``active``, ``progress``, ``completed``, ``failed``), each
+  keyed by ``(job_id, attempt)``. Delivery is at-least-once, so an event for
+  another attempt than the job's current one, or for a job in a state the
+  table below does not list, is *stale* and ignored: that is what makes
+  recording exactly-once.
+* **operator commands** (retry a job, retry a flow, cancel a flow) and the
+  backend's own findings (a stalled worker, an unknown task). A command that
+  the table does not allow raises :class:`InvalidTransition`.
+
+Transition table for worker events (state -> event -> new state)::
+
+    waiting / delayed --active-->    active
+    waiting / delayed / active --completed--> completed   (+ parent may become ready)
+    waiting / delayed / active --failed-->    delayed/waiting (attempts left, retryable)
+                                              failed          (final; parent per policy)
+    active --progress--> active
+
+A child's *final* failure acts on its parent by the child's policy
+(``JobOptions.on_failure``):
+
+* ``wait`` (default): the parent stays in ``waiting-children``; the flow is
+  **stuck** on that child until an operator retries it.
+* ``failParentOnFailure``: the parent fails with a ``ChildFailed`` error, and
+  its own policy then acts on *its* parent.
+* ``ignoreDependencyOnFailure``: the child counts as resolved; its error is
+  passed to the parent as an ignored failure.
+* ``removeDependencyOnFailure``: the child counts as resolved and is left out.
+* ``continueParentOnFailure``: the parent becomes ready at once.
+
+The machine works on an in-memory copy of the flow's jobs (the store loads
+them once per batch of events) and records which fields of which jobs it
+changed; the store writes exactly those. Time and randomness come in as
+arguments, so every decision is reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from backend.domain.models import (
+    JSON,
+    BackoffType,
+    FailurePolicy,
+    FlowStatus,
+    Job,
+    JobState,
+    StuckInfo,
+)
+
+CHILD_FAILED = "ChildFailed"
+STALLED = "Stalled"
+
+_RESOLVING_POLICIES = frozenset({FailurePolicy.IGNORE, FailurePolicy.REMOVE})
+_RUNNABLE = frozenset({JobState.WAITING, JobState.DELAYED})
+_EVENT_TARGETS: dict[str, frozenset[JobState]] = {
+    "active": _RUNNABLE | {JobState.ACTIVE},
+    "progress": _RUNNABLE | {JobState.ACTIVE},
+    "completed": _RUNNABLE | {JobState.ACTIVE},
+    "failed": _RUNNABLE | {JobState.ACTIVE},
+}
+
+
+class InvalidTransition(Exception):
+    """An operator command that the job's or flow's state does not allow."""
+
+    def __init__(self, message: str, *, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class EventType(StrEnum):
+    ACTIVE = "active"
+    PROGRESS = "progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Event:
+    """A worker's report about one attempt of one job."""
+
+    type: EventType
+    job_id: str
+    attempt: int
+    time: int
+    worker_id: str | None = None
+    result: JSON = None
+    progress: JSON = None
+    error: JSON = None  # {"type", "message", "traceback"}
+    retryable: bool = True
+
+
+@dataclass
+class Outcome:
+    """What one batch of inputs changed in a flow."""
+
+    patches: dict[str, dict[str, Any]] = field(default_factory=dict)
+    flow_status: FlowStatus | None = None
+    flow_finished_at: int | None = None
+    stuck_changed: bool = False
+    stuck: StuckInfo | None = None
+    cancel_running: list[str] = field(default_factory=list)
+    applied: int = 0
+    stale: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.patches) or self.flow_status is not None or self.stuck_changed
+
+
+def backoff_ms(job: Job, attempt_in_budget: int, rand: Callable[[], float]) -> int:
+    """Wait before retry number ``attempt_in_budget`` (1 = after the first failure)."""
+    backoff = job.opts.backoff
+    if backoff is None or backoff.delay <= 0:
+        return 0
+    if backoff.type is BackoffType.EXPONENTIAL:
+        delay = (2 ** (attempt_in_budget - 1)) * backoff.delay
+    else:
+        delay = backoff.delay
+    if backoff.jitter:
+        delay = int(delay * (1 - backoff.jitter * rand()))
+    return int(delay)
+
+
+class FlowMachine:
+    """Applies events and commands to one flow's jobs, recording every change."""
+
+    def __init__(
+        self,
+        status: FlowStatus,
+        jobs: Iterable[Job],
+        stuck: StuckInfo | None = None,
+        rand: Callable[[], float] = lambda: 0.5,
+    ) -> None:
+        self.status = status
+        self.stuck = stuck
+        self.jobs: dict[str, Job] = {job.job_id: job for job in jobs}
+        self.outcome = Outcome()
+        self._rand = rand
+        roots = [job for job in self.jobs.values() if job.parent_id is None]
+        self.root_id = roots[0].job_id if roots else None
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _set(self, job_id: str, **changes: Any) -> Job:
+        job = dataclasses.replace(self.jobs[job_id], **changes)
+        self.jobs[job_id] = job
+        self.outcome.patches.setdefault(job_id, {}).update(changes)
+        return job
+
+    def _set_flow(self, status: FlowStatus, now: int) -> None:
+        if status is self.status:
+            return
+        self.status = status
+        self.outcome.flow_status = status
+        self.outcome.flow_finished_at = None if status is FlowStatus.ACTIVE else now
+
+    def _set_stuck(self, stuck: StuckInfo | None) -> None:
+        if stuck != self.stuck:
+            self.stuck = stuck
+            self.outcome.stuck_changed = True
+            self.outcome.stuck = stuck
+
+    def take_outcome(self) -> Outcome:
+        outcome, self.outcome = self.outcome, Outcome()
+        return outcome
+
+    # -- worker events -----------------------------------------------------------
+
+    def apply(self, event: Event) -> bool:
+        """Apply one worker event; returns False when it was stale."""
+        job = self.jobs.get(event.job_id)
+        if job is None or not self._is_current(job, event):
+            self.outcome.stale += 1
+            return False
+        handler = {
+            EventType.ACTIVE: self._on_active,
+            EventType.PROGRESS: self._on_progress,
+            EventType.COMPLETED: self._on_completed,
+            EventType.FAILED: self._on_failed,
+        }[event.type]
+        handler(job, event)
+        self.outcome.applied += 1
+        return True
+
+    def _is_current(self, job: Job, event: Event) -> bool:
+        if self.status is FlowStatus.CANCELLED or job.status not in _EVENT_TARGETS[event.type]:
+            return False
+        if job.status is JobState.ACTIVE:
+            return event.attempt == job.attempts_made
+        return event.attempt == job.attempts_made + 1
+
+    def _on_active(self, job: Job, event: Event) -> None:
+        self._set(
+            job.job_id,
+            status=JobState.ACTIVE,
+            attempts_made=event.attempt,
+            started_at=event.time if job.status is not JobState.ACTIVE else job.started_at,
+            worker_id=event.worker_id,
+            run_at=None,
+        )
+
+    def _on_progress(self, job: Job, event: Event) -> None:
+        self._set(job.job_id, progress=event.progress)
+
+    def _on_completed(self, job: Job, event: Event) -> None:
+        self._set(
+            job.job_id,
+            status=JobState.COMPLETED,
+            attempts_made=event.attempt,
+            result=event.result,
+            error=None,
+            finished_at=event.time,
+            started_at=job.started_at or event.time,
+            worker_id=None,
+            run_at=None,
+        )
+        self._after_resolved(job.job_id, event.time)
+
+    def _on_failed(self, job: Job, event: Event) -> None:
+        in_budget = event.attempt - job.retry_base
+        if event.retryable and in_budget < job.opts.attempts:
+            wait = backoff_ms(job, in_budget, self._rand)
+            self._set(
+                job.job_id,
+                status=JobState.DELAYED if wait else JobState.WAITING,
+                attempts_made=event.attempt,
+                error=event.error,
+                run_at=event.time + wait if wait else None,
+                dispatched=False,
+                worker_id=None,
+            )
+            return
+        self._final_failure(job.job_id, event.error, event.time, attempt=event.attempt)
+
+    # -- resolution and failure propagation -------------------------------------
+
+    def _final_failure(
+        self, job_id: str, error: JSON, now: int, attempt: int | None = None
+    ) -> None:
+        job = self.jobs[job_id]
+        self._set(
+            job_id,
+            status=JobState.FAILED,
+            attempts_made=job.attempts_made if attempt is None else attempt,
+            error=error,
+            finished_at=now,
+            started_at=job.started_at or (now if attempt is not None else None),
+            worker_id=None,
+            run_at=None,
+            dispatched=False,
+        )
+        if job.parent_id is None:
+            self._set_flow(FlowStatus.FAILED, now)
+            self._set_stuck(None)
+            return
+        parent = self.jobs[job.parent_id]
+        if parent.status is not JobState.WAITING_CHILDREN:
+            return  # parent already started (continueParentOnFailure) or finished
+        policy = job.opts.on_failure
+        if policy is FailurePolicy.FAIL_PARENT:
+            child_error = {
+                "type": CHILD_FAILED,
+                "message": f"child job {job_id} ({job.name}) failed",
+                "childJobId": job_id,
+            }
+            self._final_failure(parent.job_id, child_error, now)
+        elif policy is FailurePolicy.CONTINUE:
+            self._make_ready(parent.job_id, now)
+        elif policy in _RESOLVING_POLICIES:
+            self._after_resolved(job_id, now)
+        else:
+            self._set_stuck(self._find_stuck())
+
+    def _after_resolved(self, job_id: str, now: int) -> None:
+        job = self.jobs[job_id]
+        if job.parent_id is None:
+            self._set_flow(FlowStatus.COMPLETED, now)
+            self._set_stuck(None)
+            return
+        parent = self.jobs[job.parent_id]
+        if parent.status is JobState.WAITING_CHILDREN and all(
+            self._resolved(self.jobs[child]) for child in parent.children
+        ):
+            self._make_ready(parent.job_id, now)
+
+    def _resolved(self, job: Job) -> bool:
+        if job.status is JobState.COMPLETED:
+            return True
+        return job.status is JobState.FAILED and job.opts.on_failure in _RESOLVING_POLICIES
+
+    def _make_ready(self, job_id: str, now: int) -> None:
+        job = self.jobs[job_id]
+        delay = job.opts.delay
+        self._set(
+            job_id,
+            status=JobState.DELAYED if delay else JobState.WAITING,
+            run_at=now + delay if delay else None,
+            dispatched=False,
+        )
+
+    def _find_stuck(self) -> StuckInfo | None:
+        """The first finally-failed job whose waiting parent cannot go on without it."""
+        if self.status is not FlowStatus.ACTIVE:
+            return None
+        for job in self.jobs.values():
+            if (
+                job.status is JobState.FAILED
+                and job.opts.on_failure is FailurePolicy.WAIT
+                and job.parent_id is not None
+                and self.jobs[job.parent_id].status is JobState.WAITING_CHILDREN
+            ):
+                error = job.error if isinstance(job.error, dict) else {}
+                message = str(error.get("message", ""))
+                reason = f"job {job.job_id} ({job.name}) failed: {message}".rstrip(": ")
+                return StuckInfo(job_id=job.job_id, reason=reason + "; retry it to continue")
+        return None
+
+    # -- backend findings --------------------------------------------------------
+
+    def stall(self, job_id: str, now: int) -> bool:
+        """The worker running ``job_id`` stopped beating: count a failed attempt."""
+        job = self.jobs.get(job_id)
+        if job is None or job.status is not JobState.ACTIVE or self.status is FlowStatus.CANCELLED:
+            return False
+        error = {"type": STALLED, "message": f"worker {job.worker_id} stopped while running"}
+        return self.apply(Event(EventType.FAILED, job_id, job.attempts_made, now, error=error))
+
+    def fail_now(self, job_id: str, error: JSON, now: int) -> bool:
+        """Fail a waiting job for good (e.g. no worker knows its task)."""
+        job = self.jobs.get(job_id)
+        if job is None or job.status not in _RUNNABLE or self.status is not FlowStatus.ACTIVE:
+            return False
+        self._final_failure(job_id, error, now)
+        return True
+
+    # -- operator commands -------------------------------------------------------
+
+    def retry_job(self, job_id: str, now: int) -> None:
+        """Run a failed or cancelled job again with a fresh attempt budget."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise InvalidTransition(f"no job {job_id} in this flow", job_id=job_id)
+        if job.status not in {JobState.FAILED, JobState.CANCELLED}:
+            raise InvalidTransition(
+                f"job {job_id} is {job.status.value}; only failed or cancelled jobs can be retried",
+                job_id=job_id,
+            )
+        self._reopen(job_id, now)
+        self._reopen_ancestors(job.parent_id, now)
+        self._set_flow(FlowStatus.ACTIVE, now)
+        self._set_stuck(self._find_stuck())
+
+    def retry_flow(self, now: int) -> int:
+        """Retry every job that failed on its own, and reopen cancelled ones.
+
+        Jobs that failed only because a child did (``ChildFailed``) are not
+        retried themselves: they wait for the retried child again.
+        """
+        failed = [
+            job.job_id
+            for job in self.jobs.values()
+            if job.status is JobState.FAILED and not _failed_by_child(job)
+        ]
+        for job_id in failed:
+            self.retry_job(job_id, now)
+        cancelled_tops = [
+            job.job_id
+            for job in self.jobs.values()
+            if job.status is JobState.CANCELLED
+            and (job.parent_id is None or self.jobs[job.parent_id].status is not JobState.CANCELLED)
+        ]
+        for job_id in cancelled_tops:
+            self.retry_job(job_id, now)
+        if not failed and not cancelled_tops:
+            raise InvalidTransition("the flow has no failed or cancelled jobs to retry")
+        return len(failed) + len(cancelled_tops)
+
+    def _reopen(self, job_id: str, now: int) -> None:
+        """Make a finished job runnable again, with cancelled children reopened too."""
+        job = self.jobs[job_id]
+        pending = [c for c in job.children if not self._resolved(self.jobs[c])]
+        for child in pending:
+            if self.jobs[child].status is JobState.CANCELLED:
+                self._reopen(child, now)
+        self._set(job_id, error=None, finished_at=None, retry_base=job.attempts_made)
+        if pending:
+            self._set(job_id, status=JobState.WAITING_CHILDREN, run_at=None, dispatched=False)
+        else:
+            self._make_ready(job_id, now)
+
+    def _reopen_ancestors(self, parent_id: str | None, now: int) -> None:
+        """Undo failures and cancellations that only happened because of a child."""
+        while parent_id is not None:
+            parent = self.jobs[parent_id]
+            if parent.status is JobState.CANCELLED or (
+                parent.status is JobState.FAILED and _failed_by_child(parent)
+            ):
+                self._reopen(parent_id, now)
+            elif parent.status is not JobState.WAITING_CHILDREN:
+                return
+            parent_id = parent.parent_id
+
+    def cancel(self, now: int) -> None:
+        """Cancel every unfinished job; running ones are asked to stop."""
+        if self.status is not FlowStatus.ACTIVE:
+            raise InvalidTransition(
+                f"the flow is {self.status.value}; only active flows can be cancelled"
+            )
+        for job in list(self.jobs.values()):
+            if job.status.finished:
+                continue
+            if job.status is JobState.ACTIVE:
+                self.outcome.cancel_running.append(job.job_id)
+            self._set(
+                job.job_id,
+                status=JobState.CANCELLED,
+                finished_at=now,
+                worker_id=None,
+                run_at=None,
+                dispatched=False,
+            )
+        self._set_flow(FlowStatus.CANCELLED, now)
+        self._set_stuck(None)
+
+
+def _failed_by_child(job: Job) -> bool:
+    return isinstance(job.error, dict) and job.error.get("type") == CHILD_FAILED

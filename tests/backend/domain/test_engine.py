@@ -1,0 +1,324 @@
+"""Table-driven tests of the scheduling rules: plain calls, no I/O."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from backend.domain.engine import (
+    CHILD_FAILED,
+    Event,
+    EventType,
+    FlowMachine,
+    InvalidTransition,
+)
+from backend.domain.models import (
+    Backoff,
+    BackoffType,
+    FailurePolicy,
+    FlowStatus,
+    JobOptions,
+    JobState,
+)
+from backend.domain.tree import JobSpec, flatten
+
+W, WC, D, A, C, F, X = (
+    JobState.WAITING,
+    JobState.WAITING_CHILDREN,
+    JobState.DELAYED,
+    JobState.ACTIVE,
+    JobState.COMPLETED,
+    JobState.FAILED,
+    JobState.CANCELLED,
+)
+
+
+def spec(job_id: str, *children: JobSpec, **opts: object) -> JobSpec:
+    return JobSpec(
+        name=f"task-{job_id}",
+        queue_name="jobQueue",
+        opts=JobOptions(job_id=job_id, **opts),  # type: ignore[arg-type]
+        children=children,
+    )
+
+
+def machine(root: JobSpec) -> FlowMachine:
+    counter = itertools.count()
+    jobs = flatten(root, "flow-1", now=1000, new_id=lambda: f"id{next(counter)}")
+    return FlowMachine(FlowStatus.ACTIVE, jobs)
+
+
+def states(m: FlowMachine) -> dict[str, JobState]:
+    return {job_id: job.status for job_id, job in m.jobs.items()}
+
+
+def run(m: FlowMachine, job_id: str, result: object = None, now: int = 2000) -> None:
+    attempt = m.jobs[job_id].attempts_made + 1
+    assert m.apply(Event(EventType.ACTIVE, job_id, attempt, now, worker_id="w1"))
+    assert m.apply(Event(EventType.COMPLETED, job_id, attempt, now + 1, result=result))
+
+
+def fail(m: FlowMachine, job_id: str, now: int = 2000, retryable: bool = True) -> None:
+    attempt = m.jobs[job_id].attempts_made + 1
+    assert m.apply(Event(EventType.ACTIVE, job_id, attempt, now, worker_id="w1"))
+    error = {"type": "ValueError", "message": "boom"}
+    assert m.apply(
+        Event(EventType.FAILED, job_id, attempt, now + 1, error=error, retryable=retryable)
+    )
+
+
+def test_leaves_ready_parents_wait() -> None:
+    m = machine(spec("r", spec("a"), spec("b", spec("b1"))))
+    assert states(m) == {"r": WC, "a": W, "b": WC, "b1": W}
+
+
+def test_parent_ready_only_when_all_children_complete() -> None:
+    m = machine(spec("r", spec("a"), spec("b")))
+    run(m, "a", 1)
+    assert m.jobs["r"].status is WC
+    run(m, "b", 2)
+    assert m.jobs["r"].status is W
+    assert m.jobs["r"].dispatched is False
+    run(m, "r", 3)
+    outcome = m.take_outcome()
+    assert outcome.flow_status is FlowStatus.COMPLETED
+    assert m.jobs["r"].result == 3
+
+
+@pytest.mark.parametrize(
+    ("event", "state_before", "attempt_offset", "applies"),
+    [
+        (EventType.ACTIVE, W, 1, True),
+        (EventType.ACTIVE, W, 0, False),  # an older attempt
+        (EventType.ACTIVE, W, 2, False),  # from the future: not ours
+        (EventType.COMPLETED, W, 1, True),  # active event lost or batched away
+        (EventType.COMPLETED, A, 0, True),
+        (EventType.COMPLETED, A, -1, False),
+        (EventType.COMPLETED, C, 0, False),  # duplicate delivery after completion
+        (EventType.FAILED, C, 0, False),
+        (EventType.PROGRESS, A, 0, True),
+        (EventType.PROGRESS, C, 0, False),
+        (EventType.ACTIVE, X, 1, False),
+    ],
+)
+def test_event_table(
+    event: EventType, state_before: JobState, attempt_offset: int, applies: bool
+) -> None:
+    m = machine(spec("r", spec("a")))
+    if state_before is A:
+        m.apply(Event(EventType.ACTIVE, "a", 1, 1))
+    elif state_before is C:
+        run(m, "a")
+    elif state_before is X:
+        m.cancel(1)
+    m.take_outcome()
+    attempt = m.jobs["a"].attempts_made + attempt_offset
+    assert m.apply(Event(event, "a", attempt, 5, result=1, progress=50)) is applies
+    assert bool(m.take_outcome().patches) is applies
+
+
+def test_duplicate_completion_recorded_once() -> None:
+    m = machine(spec("r", spec("a")))
+    run(m, "a", "first")
+    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 9, result="second"))
+    assert m.jobs["a"].result == "first"
+
+
+@pytest.mark.parametrize(
+    ("backoff", "expected_waits"),
+    [
+        (None, [0, 0]),
+        (Backoff(BackoffType.FIXED, 100), [100, 100]),
+        (Backoff(BackoffType.EXPONENTIAL, 100), [100, 200]),
+    ],
+)
+def test_retries_with_backoff(backoff: Backoff | None, expected_waits: list[int]) -> None:
+    m = machine(spec("r", spec("a", attempts=3, backoff=backoff)))
+    for wait in expected_waits:
+        fail(m, "a", now=1000)
+        job = m.jobs["a"]
+        assert job.status is (D if wait else W)
+        assert job.run_at == (1001 + wait if wait else None)
+        assert job.dispatched is False
+    fail(m, "a")
+    assert m.jobs["a"].status is F
+    assert m.jobs["a"].attempts_made == 3
+
+
+def test_jitter_uses_injected_randomness() -> None:
+    jobs = flatten(
+        spec("r", spec("a", attempts=2, backoff=Backoff(BackoffType.FIXED, 1000, jitter=0.5))),
+        "f",
+        0,
+        iter(map(str, range(100))).__next__,
+    )
+    m = FlowMachine(FlowStatus.ACTIVE, jobs, rand=lambda: 1.0)
+    fail(m, "a", now=0)
+    assert m.jobs["a"].run_at == 1 + 500
+
+
+def test_not_retryable_fails_at_once() -> None:
+    m = machine(spec("r", spec("a", attempts=5)))
+    fail(m, "a", retryable=False)
+    assert m.jobs["a"].status is F
+
+
+@pytest.mark.parametrize(
+    ("policy", "parent_state", "flow_status", "stuck"),
+    [
+        (FailurePolicy.WAIT, WC, FlowStatus.ACTIVE, True),
+        (FailurePolicy.FAIL_PARENT, F, FlowStatus.FAILED, False),
+        (FailurePolicy.IGNORE, W, FlowStatus.ACTIVE, False),
+        (FailurePolicy.REMOVE, W, FlowStatus.ACTIVE, False),
+        (FailurePolicy.CONTINUE, W, FlowStatus.ACTIVE, False),
+    ],
+)
+def test_failure_policies_with_sibling_done(
+    policy: FailurePolicy, parent_state: JobState, flow_status: FlowStatus, stuck: bool
+) -> None:
+    m = machine(spec("r", spec("a", on_failure=policy), spec("b")))
+    run(m, "b")
+    fail(m, "a")
+    assert m.jobs["r"].status is parent_state
+    assert m.status is flow_status
+    assert (m.stuck is not None) is stuck
+    if stuck:
+        assert m.stuck is not None
+        assert m.stuck.job_id == "a"
+        assert "boom" in m.stuck.reason
+
+
+def test_continue_starts_parent_before_siblings_finish() -> None:
+    m = machine(spec("r", spec("a", on_failure=FailurePolicy.CONTINUE), spec("b")))
+    fail(m, "a")
+    assert m.jobs["r"].status is W
+    assert m.jobs["b"].status is W
+
+
+def test_ignore_waits_for_running_siblings() -> None:
+    m = machine(spec("r", spec("a", on_failure=FailurePolicy.IGNORE), spec("b")))
+    fail(m, "a")
+    assert m.jobs["r"].status is WC
+    run(m, "b")
+    assert m.jobs["r"].status is W
+
+
+def test_fail_parent_propagates_by_each_parents_policy() -> None:
+    m = machine(
+        spec(
+            "r",
+            spec(
+                "p",
+                spec("a", on_failure=FailurePolicy.FAIL_PARENT),
+                on_failure=FailurePolicy.FAIL_PARENT,
+            ),
+        )
+    )
+    fail(m, "a")
+    assert m.jobs["p"].status is F
+    assert m.jobs["p"].error["type"] == CHILD_FAILED
+    assert m.jobs["r"].status is F
+    assert m.status is FlowStatus.FAILED
+
+
+def test_retry_of_stuck_child_lets_parent_continue() -> None:
+    m = machine(spec("r", spec("a"), spec("b")))
+    run(m, "b")
+    fail(m, "a")
+    assert m.stuck is not None
+    m.retry_job("a", 5000)
+    assert m.jobs["a"].status is W
+    assert m.stuck is None
+    run(m, "a")
+    assert m.jobs["r"].status is W
+
+
+def test_retry_gives_fresh_budget() -> None:
+    m = machine(spec("r", spec("a", attempts=2)))
+    fail(m, "a")
+    fail(m, "a")
+    assert m.jobs["a"].status is F
+    m.retry_job("a", 0)
+    fail(m, "a")
+    assert m.jobs["a"].status is W  # attempt 3 is the first of the new budget of 2
+    fail(m, "a")
+    assert m.jobs["a"].status is F
+    assert m.jobs["a"].attempts_made == 4
+
+
+def test_retry_of_child_reopens_parent_failed_by_it() -> None:
+    m = machine(spec("r", spec("a", on_failure=FailurePolicy.FAIL_PARENT)))
+    fail(m, "a")
+    assert m.status is FlowStatus.FAILED
+    assert m.retry_flow(0) == 1
+    assert states(m) == {"r": WC, "a": W}
+    assert m.status is FlowStatus.ACTIVE
+    run(m, "a")
+    run(m, "r")
+    assert m.status is FlowStatus.COMPLETED
+
+
+@pytest.mark.parametrize("state", [W, WC, A, C])
+def test_retry_refused_unless_failed_or_cancelled(state: JobState) -> None:
+    m = machine(spec("r", spec("a", spec("a1"))))
+    if state is A:
+        m.apply(Event(EventType.ACTIVE, "a1", 1, 1))
+    if state is C:
+        run(m, "a1")
+    target = "a" if state is WC else "a1"
+    with pytest.raises(InvalidTransition):
+        m.retry_job(target, 0)
+
+
+def test_cancel_stops_everything_and_ignores_late_results() -> None:
+    m = machine(spec("r", spec("a"), spec("b")))
+    m.apply(Event(EventType.ACTIVE, "a", 1, 1, worker_id="w"))
+    m.take_outcome()
+    m.cancel(10)
+    outcome = m.take_outcome()
+    assert outcome.cancel_running == ["a"]
+    assert set(states(m).values()) == {X}
+    assert m.status is FlowStatus.CANCELLED
+    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 11, result=1))
+    with pytest.raises(InvalidTransition):
+        m.cancel(12)
+
+
+def test_retry_after_cancel_runs_to_completion() -> None:
+    m = machine(spec("r", spec("p", spec("a"), spec("b")), spec("c")))
+    run(m, "a")
+    m.cancel(10)
+    m.retry_flow(20)
+    assert states(m) == {"r": WC, "p": WC, "a": C, "b": W, "c": W}
+    run(m, "b")
+    run(m, "c")
+    run(m, "p")
+    run(m, "r")
+    assert m.status is FlowStatus.COMPLETED
+
+
+def test_stall_counts_as_attempt() -> None:
+    m = machine(spec("r", spec("a", attempts=2)))
+    m.apply(Event(EventType.ACTIVE, "a", 1, 1, worker_id="dead"))
+    assert m.stall("a", 100)
+    job = m.jobs["a"]
+    assert job.status is W
+    assert job.error["type"] == "Stalled"
+    assert job.attempts_made == 1
+    # the dead worker's late completion of attempt 1 is stale now
+    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 101))
+
+
+def test_delay_makes_parent_delayed_when_ready() -> None:
+    m = machine(spec("r", spec("a"), delay=500))
+    run(m, "a", now=1000)
+    assert m.jobs["r"].status is D
+    assert m.jobs["r"].run_at == 1001 + 500
+
+
+def test_fail_now_for_unknown_task() -> None:
+    m = machine(spec("r", spec("a", attempts=3)))
+    assert m.fail_now("a", {"type": "UnknownTask", "message": "no worker"}, 5)
+    assert m.jobs["a"].status is F
+    assert m.stuck is not None
