@@ -1,0 +1,276 @@
+"""Turn a request body into a validated flow tree, or a precise client error.
+
+The order of checks is the order of the failure modes a client can hit:
+body size (413), JSON syntax (400), nesting too deep for the JSON decoder
+(422), then the tree, node by node. The tree is walked with an explicit stack
+and each node is validated on its own with ``FlowNode``: a recursive pydantic
+model would hit pydantic's recursion limit on deep chains, and one node at a
+time is also what lets an error name its full path
+(``children[2].opts.backoff.type``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pydantic
+from aiohttp import web
+
+from backend.domain.models import (
+    JSON,
+    Backoff,
+    BackoffType,
+    FailurePolicy,
+    JobOptions,
+)
+from backend.domain.tree import JobSpec
+from backend.errors import BadJson, Conflict, PayloadTooLarge, ValidationError
+from backend.schemas import FlowNode, JobOpts
+from backend.settings import Settings
+
+_DEFAULT_OPTIONS = JobOptions()
+
+
+@dataclass(frozen=True)
+class ValidatedTree:
+    """A request tree that passed every check that needs no database."""
+
+    root: JobSpec
+    size: int
+    job_id_paths: dict[str, str]  # caller-chosen jobId -> path of its node, in request order
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes) -> JSON:
+    """Decode a body; syntax errors are 400, nesting beyond the decoder's reach 422."""
+    if not raw.strip():
+        raise BadJson("request body is empty; expected a JSON object")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValidationError("JSON nesting is too deep to decode", code="json_too_deep") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        # json.JSONDecodeError is a ValueError; so is our NaN/Infinity refusal
+        raise BadJson(f"request body is not valid JSON: {exc}") from exc
+
+
+async def read_json(request: web.Request, settings: Settings) -> JSON:
+    """Read and decode the body, enforcing ``max_body_bytes``."""
+    if request.content_length is not None and request.content_length > settings.max_body_bytes:
+        raise PayloadTooLarge(
+            f"request body is {request.content_length} bytes; the limit is "
+            f"{settings.max_body_bytes}"
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(
+            f"request body exceeds the limit of {settings.max_body_bytes} bytes"
+        ) from exc
+    return parse_json(raw)
+
+
+def join_path(base: str, loc: Sequence[int | str]) -> str:
+    """``children[2]`` + ``("opts", "backoff", "type")`` -> ``children[2].opts.backoff.type``."""
+    out = base
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+def _from_pydantic(node_path: str, exc: pydantic.ValidationError) -> ValidationError:
+    errors = [
+        {
+            "path": join_path(node_path, err["loc"]),
+            "code": err["type"],
+            "message": err["msg"].removeprefix("Value error, "),
+        }
+        for err in exc.errors(include_url=False)
+    ]
+    first = errors[0]
+    return ValidationError(first["message"], path=first["path"] or None, errors=errors)
+
+
+def json_depth(value: JSON) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), computed without recursion."""
+    deepest = 0
+    stack: list[tuple[JSON, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            depth += 1
+            stack.extend((child, depth) for child in item.values())
+        elif isinstance(item, list):
+            depth += 1
+            stack.extend((child, depth) for child in item)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def to_options(opts: JobOpts | None) -> JobOptions:
+    if opts is None:
+        return _DEFAULT_OPTIONS
+    policy = FailurePolicy.WAIT
+    if opts.fail_parent_on_failure:
+        policy = FailurePolicy.FAIL_PARENT
+    elif opts.ignore_dependency_on_failure:
+        policy = FailurePolicy.IGNORE
+    elif opts.remove_dependency_on_failure:
+        policy = FailurePolicy.REMOVE
+    elif opts.continue_parent_on_failure:
+        policy = FailurePolicy.CONTINUE
+    backoff = None
+    if opts.backoff is not None:
+        backoff = Backoff(BackoffType(opts.backoff.type), opts.backoff.delay, opts.backoff.jitter)
+    return JobOptions(
+        attempts=opts.attempts,
+        backoff=backoff,
+        delay=opts.delay,
+        priority=opts.priority,
+        timeout=opts.timeout,
+        job_id=opts.job_id,
+        on_failure=policy,
+    )
+
+
+class _TreeChecker:
+    """One pass over a request tree; holds the state the walk accumulates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.allowed_queues = frozenset(settings.allowed_queues)
+        self.nodes: list[FlowNode] = []
+        self.children_of: list[list[int]] = []
+        self.job_id_paths: dict[str, str] = {}
+
+    def check_node(self, path: str, raw: JSON) -> FlowNode:
+        try:
+            node = FlowNode.model_validate(raw)
+        except pydantic.ValidationError as exc:
+            raise _from_pydantic(path, exc) from None
+        limit = self.settings.max_string_length
+        for field, value in (("name", node.name), ("queueName", node.queue_name)):
+            if len(value) > limit:
+                raise ValidationError(
+                    f"{field} is longer than {limit} characters",
+                    path=join_path(path, [field]),
+                    code="string_too_long",
+                )
+        if node.queue_name not in self.allowed_queues:
+            raise ValidationError(
+                f"unknown queue {node.queue_name!r}; allowed: "
+                + ", ".join(self.settings.allowed_queues),
+                path=join_path(path, ["queueName"]),
+                code="unknown_queue",
+            )
+        if node.data is not None and json_depth(node.data) > self.settings.max_json_depth:
+            raise ValidationError(
+                f"data is nested deeper than {self.settings.max_json_depth} levels",
+                path=join_path(path, ["data"]),
+                code="json_too_deep",
+            )
+        self._check_job_id(path, node)
+        return node
+
+    def _check_job_id(self, path: str, node: FlowNode) -> None:
+        job_id = node.opts.job_id if node.opts is not None else None
+        if job_id is None:
+            return
+        id_path = join_path(path, ["opts", "jobId"])
+        if len(job_id) > self.settings.max_string_length:
+            raise ValidationError(
+                f"jobId is longer than {self.settings.max_string_length} characters",
+                path=id_path,
+                code="string_too_long",
+            )
+        first = self.job_id_paths.get(job_id)
+        if first is not None:
+            raise Conflict(
+                f"jobId {job_id!r} is used twice in this flow (first at {first})",
+                path=id_path,
+                code="duplicate_job_id",
+            )
+        self.job_id_paths[job_id] = id_path
+
+    def walk(self, body: JSON) -> None:
+        max_jobs, max_depth = self.settings.max_tree_jobs, self.settings.max_tree_depth
+        # (path, raw node, depth with the root at 1, index of the parent or -1)
+        stack: list[tuple[str, JSON, int, int]] = [("", body, 1, -1)]
+        while stack:
+            path, raw, depth, parent = stack.pop()
+            if len(self.nodes) >= max_jobs:
+                raise ValidationError(
+                    f"the flow has more than {max_jobs} jobs",
+                    path=path or None,
+                    code="tree_too_large",
+                )
+            node = self.check_node(path, raw)
+            index = len(self.nodes)
+            self.nodes.append(node)
+            self.children_of.append([])
+            if parent >= 0:
+                self.children_of[parent].append(index)
+            children = node.children or []
+            if children and depth + 1 > max_depth:
+                raise ValidationError(
+                    f"the flow is deeper than {max_depth} levels",
+                    path=join_path(path, ["children"]),
+                    code="tree_too_deep",
+                )
+            prefix = f"{path}.children" if path else "children"
+            for i in range(len(children) - 1, -1, -1):
+                stack.append((f"{prefix}[{i}]", children[i], depth + 1, index))
+
+    def build(self) -> JobSpec:
+        built: dict[int, JobSpec] = {}
+        # Pre-order puts every child after its parent, so reverse order builds leaves first.
+        for index in range(len(self.nodes) - 1, -1, -1):
+            node = self.nodes[index]
+            built[index] = JobSpec(
+                name=node.name,
+                queue_name=node.queue_name,
+                data=node.data,
+                opts=to_options(node.opts),
+                children=tuple(built.pop(c) for c in self.children_of[index]),
+            )
+        return built[0]
+
+
+def validate_tree(body: JSON, settings: Settings) -> ValidatedTree:
+    """Check a decoded ``CreateFlowRequest`` against the schema and the limits."""
+    if not isinstance(body, dict):
+        raise ValidationError(
+            f"expected a JSON object, got {type(body).__name__}", code="validation_error"
+        )
+    checker = _TreeChecker(settings)
+    checker.walk(body)
+    return ValidatedTree(checker.build(), len(checker.nodes), checker.job_id_paths)
+
+
+def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(
+            f"{name} must be an integer", path=f"query.{name}", code="invalid_query"
+        ) from None
+    if not low <= value <= high:
+        raise ValidationError(
+            f"{name} must be between {low} and {high}", path=f"query.{name}", code="invalid_query"
+        )
+    return value
+
+
+def query_error(name: str, message: str) -> ValidationError:
+    return ValidationError(message, path=f"query.{name}", code="invalid_query")
