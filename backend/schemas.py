@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from backend.domain.models import Flow, FlowStatus, Job, JobState, StuckInfo
+from backend.domain.models import Flow, FlowStatus, Job, JobLog, JobState, StuckInfo
 
 JsonValue = Any
 
@@ -249,3 +249,26 @@ class HealthResponse(OutModel):
     status: Literal["ok", "degraded"]
     version: str
     checks: dict[str, dict[str, JsonValue]]
+
+
+class JobLogEntry(OutModel):
+    attempt: int
+    message: str
+    created_at: str
+
+    @classmethod
+    def of(cls, entry: JobLog) -> JobLogEntry:
+        return cls(
+            attempt=entry.attempt, message=entry.message, created_at=iso(entry.created_at) or ""
+        )
+
+
+class JobDetail(FlowJobResponse):
+    """``GET /jobs/{jobId}``: a job with the lines its task logged, oldest first."""
+
+    logs: list[JobLogEntry] = Field(default_factory=list)
+
+    @classmethod
+    def with_logs(cls, job: Job, logs: list[JobLog]) -> JobDetail:
+        base = FlowJobResponse.of(job)
+        return cls(**dict(base), logs=[JobLogEntry.of(entry) for entry in logs])
