@@ -1,0 +1,269 @@
+"""Flows and their jobs as the REST API reads and writes them.
+
+Ownership is part of every query: a flow or job of another user is
+indistinguishable from one that does not exist (NotFound), so ids leak
+nothing. Listing pages by ``flows.seq`` (newest first): a cursor is the last
+``seq`` returned and the next page is ``seq < cursor``, so flows created
+while a client pages never shift the pages it has not read yet.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+
+import aiosqlite
+
+from backend.domain.models import Flow, FlowStatus, Job, JobLog, JobState
+from backend.errors import Conflict, NotFound
+from backend.store.db import Database
+from backend.store.events import EventType, append_event, flow_payload
+from backend.store.rows import (
+    INSERT_JOB,
+    dumps,
+    job_to_row,
+    row_to_flow,
+    row_to_job,
+    row_to_job_log,
+)
+
+_FLOW_NOT_FOUND = "no flow with id {!r}"
+_JOB_NOT_FOUND = "no job with id {!r}"
+
+
+def like_pattern(search: str) -> str:
+    r"""A LIKE pattern matching ``search`` as a literal substring (``\`` escapes)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def _owned_flow_row(conn: aiosqlite.Connection, user_id: str, flow_id: str) -> sqlite3.Row:
+    async with conn.execute(
+        "SELECT * FROM flows WHERE id = ? AND user_id = ?", (flow_id, user_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(_FLOW_NOT_FOUND.format(flow_id), code="flow_not_found")
+    return row
+
+
+async def _counts(conn: aiosqlite.Connection, flow_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Job counts per state for each flow, in one grouped query."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    async with conn.execute(
+        "SELECT flow_id, status, count(*) AS n FROM flow_jobs "
+        "WHERE flow_id IN (SELECT value FROM json_each(?)) GROUP BY flow_id, status",
+        (dumps(list(flow_ids)),),
+    ) as cursor:
+        async for row in cursor:
+            counts[row["flow_id"]][row["status"]] = row["n"]
+    return counts
+
+
+async def _existing_job_ids(conn: aiosqlite.Connection, job_ids: Sequence[str]) -> set[str]:
+    if not job_ids:
+        return set()
+    async with conn.execute(
+        "SELECT job_id FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
+        (dumps(list(job_ids)),),
+    ) as cursor:
+        return {row["job_id"] async for row in cursor}
+
+
+def _duplicate_conflict(job_id: str) -> Conflict:
+    return Conflict(f"a job with jobId {job_id!r} already exists", code="duplicate_job_id")
+
+
+class FlowQueries:
+    """Flow and job reads and writes; mixed into :class:`backend.store.store.Store`."""
+
+    db: Database
+    clock: Callable[[], int]
+
+    async def create_flow(self, user_id: str, flow_id: str, name: str, jobs: list[Job]) -> Flow:
+        """Store a flow and its whole tree in one transaction, with its
+        ``flow:created`` event.
+
+        ``jobs`` come from :func:`backend.domain.tree.flatten`: root first, all
+        of ``flow_id``; the flow's times are the root's. Raises Conflict
+        (``duplicate_job_id``) and stores nothing if a job id is taken.
+        """
+        if not jobs or jobs[0].parent_id is not None:
+            raise ValueError("jobs must start with the root job")
+        root = jobs[0]
+        if any(job.flow_id != flow_id for job in jobs):
+            raise ValueError("every job must belong to the flow being created")
+        flow = Flow(
+            id=flow_id,
+            name=name,
+            user_id=user_id,
+            status=FlowStatus.ACTIVE,
+            root_job_id=root.job_id,
+            created_at=root.created_at,
+            updated_at=root.created_at,
+            counts=dict(Counter(job.status.value for job in jobs)),
+        )
+        # Encoding is CPU work: do it before taking the write lock.
+        rows = [job_to_row(job) for job in jobs]
+        chosen = [job.job_id for job in jobs if job.opts.job_id is not None]
+        async with self.db.transaction() as conn:
+            # Checked first because a failed executemany leaves its earlier rows
+            # in the transaction, where a lookup could no longer tell them apart.
+            taken = await _existing_job_ids(conn, chosen)
+            if taken:
+                raise _duplicate_conflict(min(taken))
+            await conn.execute(
+                "INSERT INTO flows (id, name, user_id, status, root_job_id, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (flow.id, flow.name, user_id, flow.status.value, flow.root_job_id,
+                 flow.created_at, flow.updated_at),
+            )  # fmt: skip
+            try:
+                await conn.executemany(INSERT_JOB, rows)
+            except sqlite3.IntegrityError as exc:
+                if "UNIQUE" not in str(exc):
+                    raise
+                repeated = [j for j, n in Counter(job.job_id for job in jobs).items() if n > 1]
+                raise _duplicate_conflict(min(repeated) if repeated else "?") from exc
+            await append_event(
+                conn, EventType.FLOW_CREATED, flow.id, user_id, flow_payload(flow),
+                flow.created_at,
+            )  # fmt: skip
+        return flow
+
+    async def existing_job_ids(self, job_ids: Sequence[str]) -> set[str]:
+        """Which of ``job_ids`` are already used by a stored job (of any user)."""
+        async with self.db.read() as conn:
+            return await _existing_job_ids(conn, job_ids)
+
+    async def get_flow(self, user_id: str, flow_id: str) -> Flow:
+        """The user's flow with its job counts. NotFound if absent or not theirs."""
+        async with self.db.read() as conn:
+            row = await _owned_flow_row(conn, user_id, flow_id)
+            counts = await _counts(conn, [flow_id])
+        return row_to_flow(row, counts.get(flow_id))
+
+    async def list_flows(
+        self,
+        user_id: str,
+        *,
+        limit: int,
+        cursor: int | None = None,
+        status: FlowStatus | None = None,
+        search: str | None = None,
+    ) -> tuple[list[Flow], int | None]:
+        """A page of the user's flows, newest first, and the cursor of the next
+        page (None on the last page).
+
+        ``search`` matches a case-insensitive (ASCII) substring of the name;
+        ``%``, ``_`` and ``\\`` in it are literal.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        where = ["user_id = ?"]
+        params: list[object] = [user_id]
+        if status is not None:
+            where.append("status = ?")
+            params.append(FlowStatus(status).value)
+        if cursor is not None:
+            where.append("seq < ?")
+            params.append(cursor)
+        if search:
+            where.append("name LIKE ? ESCAPE '\\'")
+            params.append(like_pattern(search))
+        params.append(limit + 1)
+        # Only fixed clauses are joined; every value is a bound parameter.
+        sql = f"SELECT * FROM flows WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"  # noqa: S608
+        async with self.db.read() as conn:
+            async with conn.execute(sql, params) as result:
+                rows = list(await result.fetchall())
+            page, more = rows[:limit], len(rows) > limit
+            counts = await _counts(conn, [row["id"] for row in page])
+        flows = [row_to_flow(row, counts.get(row["id"])) for row in page]
+        return flows, (page[-1]["seq"] if more else None)
+
+    async def list_jobs(self, user_id: str, flow_id: str) -> list[Job]:
+        """Every job of the user's flow, by depth then creation order. NotFound."""
+        async with self.db.read() as conn:
+            await _owned_flow_row(conn, user_id, flow_id)
+            async with conn.execute(
+                "SELECT * FROM flow_jobs WHERE flow_id = ? ORDER BY depth, rowid", (flow_id,)
+            ) as cursor:
+                rows = await cursor.fetchall()
+        return [row_to_job(row) for row in rows]
+
+    async def get_job(self, user_id: str, job_id: str) -> Job:
+        """The job with this ``jobId`` in one of the user's flows. NotFound."""
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT j.* FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
+                "WHERE j.job_id = ? AND f.user_id = ?",
+                (job_id, user_id),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFound(_JOB_NOT_FOUND.format(job_id), code="job_not_found")
+        return row_to_job(row)
+
+    async def job_logs(self, user_id: str, job_id: str) -> list[JobLog]:
+        """The log lines of the user's job, oldest first. NotFound."""
+        async with self.db.read() as conn:
+            async with conn.execute(
+                "SELECT 1 FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
+                "WHERE j.job_id = ? AND f.user_id = ?",
+                (job_id, user_id),
+            ) as cursor:
+                if await cursor.fetchone() is None:
+                    raise NotFound(_JOB_NOT_FOUND.format(job_id), code="job_not_found")
+            async with conn.execute(
+                "SELECT attempt, message, created_at FROM job_logs WHERE job_id = ? ORDER BY id",
+                (job_id,),
+            ) as cursor:
+                rows = await cursor.fetchall()
+        return [row_to_job_log(row) for row in rows]
+
+    async def delete_flow(self, user_id: str, flow_id: str) -> None:
+        """Delete the user's flow with its jobs and logs, and append ``flow:deleted``.
+
+        NotFound if absent or not theirs; Conflict (``flow_active``) while any
+        of its jobs is running, because its worker would report on a job that
+        no longer exists.
+        """
+        async with self.db.transaction() as conn:
+            await _owned_flow_row(conn, user_id, flow_id)
+            async with conn.execute(
+                "SELECT job_id FROM flow_jobs WHERE flow_id = ? AND status = ? LIMIT 1",
+                (flow_id, JobState.ACTIVE.value),
+            ) as cursor:
+                active = await cursor.fetchone()
+            if active is not None:
+                raise Conflict(
+                    f"flow {flow_id!r} has a running job ({active['job_id']!r}); "
+                    "cancel it or wait for it to finish before deleting the flow",
+                    code="flow_active",
+                )
+            await conn.execute("DELETE FROM flows WHERE id = ?", (flow_id,))
+            await append_event(
+                conn, EventType.FLOW_DELETED, flow_id, user_id, {"id": flow_id}, self.clock()
+            )
+
+    async def queue_counts(self, queues: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Job counts per state for each of ``queues`` (every queue and state present).
+
+        Counts cover every user's jobs: a queue is shared by all of them.
+        """
+        counts = {queue: {state.value: 0 for state in JobState} for queue in queues}
+        async with (
+            self.db.read() as conn,
+            conn.execute(
+                "SELECT status, queue_name, count(*) AS n FROM flow_jobs "
+                "GROUP BY status, queue_name"
+            ) as cursor,
+        ):
+            async for row in cursor:
+                if row["queue_name"] in counts:
+                    counts[row["queue_name"]][row["status"]] = row["n"]
+        return counts

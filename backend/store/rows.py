@@ -1,0 +1,160 @@
+"""Rows <-> domain records: the one place that knows the column layout.
+
+JSON-valued columns (``data``, ``opts``, ``result``, ``error``, ``children``,
+``progress``) hold compact JSON text; a JSON ``null`` is stored as SQL
+``NULL``. ``opts`` holds :meth:`JobOptions.to_json`, and ``priority`` mirrors
+``opts.priority`` so the outbox index can order by it. The store's modules
+and ``execution.py`` both read and write jobs through these helpers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+
+from backend.domain.models import (
+    JSON,
+    Flow,
+    FlowStatus,
+    Job,
+    JobLog,
+    JobOptions,
+    JobState,
+    StuckInfo,
+    User,
+)
+
+JOB_COLUMNS = (
+    "id",
+    "job_id",
+    "flow_id",
+    "parent_id",
+    "name",
+    "queue_name",
+    "data",
+    "opts",
+    "status",
+    "result",
+    "error",
+    "children",
+    "attempts_made",
+    "retry_base",
+    "progress",
+    "priority",
+    "depth",
+    "run_at",
+    "dispatched",
+    "worker_id",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "finished_at",
+)
+# Built from the constant column list above, never from input.
+INSERT_JOB = (
+    f"INSERT INTO flow_jobs ({', '.join(JOB_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' for _ in JOB_COLUMNS)})"
+)
+
+JobRow = tuple[object, ...]
+
+
+def dumps(value: JSON) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def dumps_nullable(value: JSON) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def loads_nullable(text: str | None) -> JSON:
+    return None if text is None else json.loads(text)
+
+
+def job_to_row(job: Job) -> JobRow:
+    """The values of :data:`JOB_COLUMNS` for ``job``, in that order."""
+    return (
+        job.id,
+        job.job_id,
+        job.flow_id,
+        job.parent_id,
+        job.name,
+        job.queue_name,
+        dumps_nullable(job.data),
+        dumps(job.opts.to_json()),
+        job.status.value,
+        dumps_nullable(job.result),
+        dumps_nullable(job.error),
+        dumps(list(job.children)),
+        job.attempts_made,
+        job.retry_base,
+        dumps_nullable(job.progress),
+        job.opts.priority,
+        job.depth,
+        job.run_at,
+        int(job.dispatched),
+        job.worker_id,
+        job.created_at,
+        job.updated_at,
+        job.started_at,
+        job.finished_at,
+    )
+
+
+def row_to_job(row: sqlite3.Row) -> Job:
+    """A ``flow_jobs`` row (``SELECT *`` or at least :data:`JOB_COLUMNS`) as a :class:`Job`."""
+    return Job(
+        id=row["id"],
+        job_id=row["job_id"],
+        flow_id=row["flow_id"],
+        parent_id=row["parent_id"],
+        name=row["name"],
+        queue_name=row["queue_name"],
+        data=loads_nullable(row["data"]),
+        opts=JobOptions.from_json(json.loads(row["opts"])),
+        status=JobState(row["status"]),
+        children=tuple(json.loads(row["children"])),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        result=loads_nullable(row["result"]),
+        error=loads_nullable(row["error"]),
+        attempts_made=row["attempts_made"],
+        retry_base=row["retry_base"],
+        progress=loads_nullable(row["progress"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        run_at=row["run_at"],
+        dispatched=bool(row["dispatched"]),
+        worker_id=row["worker_id"],
+        depth=row["depth"],
+    )
+
+
+def row_to_flow(row: sqlite3.Row, counts: Mapping[str, int] | None = None) -> Flow:
+    """A ``flows`` row as a :class:`Flow`; ``counts`` maps job state values to numbers."""
+    stuck = (
+        None
+        if row["stuck_job_id"] is None
+        else StuckInfo(job_id=row["stuck_job_id"], reason=row["stuck_reason"] or "")
+    )
+    return Flow(
+        id=row["id"],
+        name=row["name"],
+        user_id=row["user_id"],
+        status=FlowStatus(row["status"]),
+        root_job_id=row["root_job_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        counts=dict(counts or {}),
+        stuck=stuck,
+        finished_at=row["finished_at"],
+    )
+
+
+def row_to_user(row: sqlite3.Row) -> User:
+    return User(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+
+def row_to_job_log(row: sqlite3.Row) -> JobLog:
+    return JobLog(attempt=row["attempt"], message=row["message"], created_at=row["created_at"])

@@ -1,0 +1,64 @@
+"""The store the API and the CLI use: one object over one :class:`Database`.
+
+:class:`Store` only assembles the query groups, each in its own module
+(``users.py``, ``flows.py``), so the file list reads like the data model.
+The execution layer (``execution.py``) works on the same ``Database`` and
+reuses ``rows.py`` and ``events.py``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+import aiosqlite
+
+from backend.domain.models import JSON
+from backend.store import events
+from backend.store.db import Database
+from backend.store.flows import FlowQueries
+from backend.store.users import UserQueries
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Store(UserQueries, FlowQueries):
+    """Users, tokens, flows and jobs in SQLite. Build with :meth:`open`."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], int] = now_ms) -> None:
+        self.db = db
+        self.clock = clock
+
+    @classmethod
+    async def open(cls, path: Path, *, clock: Callable[[], int] = now_ms) -> Store:
+        return cls(await Database.open(path), clock=clock)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def append_event(  # noqa: PLR0917 - positional as in docs/architecture.md
+        self,
+        conn: aiosqlite.Connection,
+        type: str,
+        flow_id: str,
+        user_id: str,
+        payload: JSON,
+        now: int,
+    ) -> int:
+        """Append an event inside the caller's transaction (see ``events.append_event``)."""
+        return await events.append_event(conn, type, flow_id, user_id, payload, now)
