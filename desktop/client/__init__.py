@@ -1,0 +1,1 @@
+"""Network client for the Flowdesk backend: REST and websocket, no Qt."""

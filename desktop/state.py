@@ -1,0 +1,204 @@
+"""The window's picture of the server, updated by messages and snapshots.
+
+Theory of operation. The server's database is the truth; this object is a
+cache of it that two sources feed: REST snapshots (a page of flows, the jobs
+of one flow) and websocket messages (``flow:created``, ``flow:updated``,
+``flow:job:updated``, ``flow:deleted``). The two race: a snapshot fetched
+before a message may arrive after it. Every record carries the server's
+``updatedAt``, so the rule is simply "a record never replaces a newer one"
+(equal times: the later arrival wins, which is a message replayed after a
+snapshot of the same instant).
+
+Each call returns the list of changes it made, as typed records, so the Qt
+models can emit exactly ``beginInsertRows`` / ``dataChanged`` for them and the
+tree view can repaint only the nodes that changed. Jobs are kept only for
+*tracked* flows (the ones a view shows), because a busy server sends far more
+job updates than the window needs to remember.
+
+Nothing here does I/O or imports Qt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from desktop.client.records import (
+    FlowInfo,
+    FlowStatus,
+    JobInfo,
+    JobState,
+    ProtocolError,
+    ServerMessage,
+)
+
+
+@dataclass(frozen=True)
+class FlowAdded:
+    flow: FlowInfo
+
+
+@dataclass(frozen=True)
+class FlowChanged:
+    flow: FlowInfo
+    previous: FlowInfo
+
+
+@dataclass(frozen=True)
+class FlowRemoved:
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class JobsLoaded:
+    """The whole job set of a tracked flow was (re)loaded: redraw the tree."""
+
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class JobChanged:
+    job: JobInfo
+    previous: JobInfo | None  # None: a job the tracked flow did not have yet
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    """A job reached completed/failed (any flow, tracked or not): for charts."""
+
+    job_id: str
+    status: JobState
+    finished_at: str
+
+
+Change = FlowAdded | FlowChanged | FlowRemoved | JobsLoaded | JobChanged | JobFinished
+
+
+class Alert(StrEnum):
+    FAILED = "failed"
+    STUCK = "stuck"
+    COMPLETED = "completed"
+
+
+def flow_alert(previous: FlowInfo | None, current: FlowInfo) -> Alert | None:
+    """What a flow's transition is worth telling the operator, if anything."""
+    was_status = previous.status if previous is not None else None
+    if current.status is FlowStatus.FAILED and was_status is not FlowStatus.FAILED:
+        return Alert.FAILED
+    if current.stuck is not None and (previous is None or previous.stuck is None):
+        return Alert.STUCK
+    if current.status is FlowStatus.COMPLETED and was_status is not FlowStatus.COMPLETED:
+        return Alert.COMPLETED
+    return None
+
+
+def _newer_or_same(incoming: str, existing: str) -> bool:
+    # The server formats every time the same way (ISO 8601, UTC, fixed
+    # milliseconds), so string order is time order.
+    return incoming >= existing
+
+
+class FlowdeskState:
+    """Flows by id, jobs of tracked flows, and the last applied ``seq``."""
+
+    def __init__(self) -> None:
+        self.flows: dict[str, FlowInfo] = {}
+        self.jobs: dict[str, dict[str, JobInfo]] = {}
+        self.last_seq: int | None = None
+
+    # --- tracking --------------------------------------------------------------
+
+    def track(self, flow_id: str) -> None:
+        self.jobs.setdefault(flow_id, {})
+
+    def untrack(self, flow_id: str) -> None:
+        self.jobs.pop(flow_id, None)
+
+    def is_tracked(self, flow_id: str) -> bool:
+        return flow_id in self.jobs
+
+    # --- snapshots -------------------------------------------------------------
+
+    def load_flows(self, flows: Iterable[FlowInfo]) -> list[Change]:
+        changes: list[Change] = []
+        for flow in flows:
+            change = self._put_flow(flow)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def load_jobs(self, flow_id: str, jobs: Iterable[JobInfo]) -> list[Change]:
+        """Replace a flow's jobs with a snapshot, keeping any newer record."""
+        old = self.jobs.get(flow_id, {})
+        fresh: dict[str, JobInfo] = {}
+        for job in jobs:
+            kept = old.get(job.job_id)
+            if kept is not None and not _newer_or_same(job.updated_at, kept.updated_at):
+                job = kept
+            fresh[job.job_id] = job
+        self.jobs[flow_id] = fresh
+        return [JobsLoaded(flow_id)]
+
+    def forget_flows(self) -> list[Change]:
+        """Drop every flow (before a full reload after ``resync``)."""
+        removed: list[Change] = [FlowRemoved(flow_id) for flow_id in self.flows]
+        self.flows.clear()
+        return removed
+
+    # --- messages --------------------------------------------------------------
+
+    def apply(self, message: ServerMessage) -> list[Change]:
+        """Apply one websocket message; unknown types change nothing."""
+        if message.seq is not None:
+            if self.last_seq is not None and message.seq <= self.last_seq:
+                return []
+            self.last_seq = message.seq
+        handler = {
+            "flow:created": self._on_flow,
+            "flow:updated": self._on_flow,
+            "flow:job:updated": self._on_job,
+            "flow:deleted": self._on_deleted,
+        }.get(message.type)
+        return [] if handler is None else handler(message)
+
+    def _on_flow(self, message: ServerMessage) -> list[Change]:
+        change = self._put_flow(FlowInfo.from_json(message.data))
+        return [] if change is None else [change]
+
+    def _on_job(self, message: ServerMessage) -> list[Change]:
+        job = JobInfo.from_json(message.data)
+        changes: list[Change] = []
+        jobs = self.jobs.get(job.flow_id)
+        previous = None if jobs is None else jobs.get(job.job_id)
+        if previous is not None and not _newer_or_same(job.updated_at, previous.updated_at):
+            return changes
+        finished_now = job.status in (JobState.COMPLETED, JobState.FAILED) and (
+            previous is None or previous.status is not job.status
+        )
+        if finished_now:
+            changes.append(JobFinished(job.job_id, job.status, job.finished_at or job.updated_at))
+        if jobs is not None:
+            jobs[job.job_id] = job
+            changes.append(JobChanged(job, previous))
+        return changes
+
+    def _on_deleted(self, message: ServerMessage) -> list[Change]:
+        data = message.data
+        flow_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(flow_id, str):
+            raise ProtocolError("flow:deleted needs data.id")
+        self.jobs.pop(flow_id, None)
+        if self.flows.pop(flow_id, None) is None:
+            return []
+        return [FlowRemoved(flow_id)]
+
+    def _put_flow(self, flow: FlowInfo) -> Change | None:
+        previous = self.flows.get(flow.id)
+        if previous is None:
+            self.flows[flow.id] = flow
+            return FlowAdded(flow)
+        if not _newer_or_same(flow.updated_at, previous.updated_at) or flow == previous:
+            return None
+        self.flows[flow.id] = flow
+        return FlowChanged(flow, previous)
