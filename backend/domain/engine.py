@@ -45,6 +45,7 @@ arguments, so every decision is reproducible.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -148,6 +149,7 @@ class FlowMachine:
         self.status = status
         self.stuck = stuck
         self.jobs: dict[str, Job] = {job.job_id: job for job in jobs}
+        self.counts: Counter[str] = Counter(job.status.value for job in self.jobs.values())
         self.outcome = Outcome()
         self._rand = rand
         roots = [job for job in self.jobs.values() if job.parent_id is None]
@@ -156,7 +158,11 @@ class FlowMachine:
     # -- bookkeeping -------------------------------------------------------------
 
     def _set(self, job_id: str, **changes: Any) -> Job:
-        job = dataclasses.replace(self.jobs[job_id], **changes)
+        old = self.jobs[job_id]
+        job = dataclasses.replace(old, **changes)
+        if job.status is not old.status:
+            self.counts[old.status.value] -= 1
+            self.counts[job.status.value] += 1
         self.jobs[job_id] = job
         self.outcome.patches.setdefault(job_id, {}).update(changes)
         return job
@@ -346,6 +352,29 @@ class FlowMachine:
             return False
         self._final_failure(job_id, error, now)
         return True
+
+    def requeue_lost(self, job_id: str) -> bool:
+        """Redis lost the job's message (restarted empty): send it again.
+
+        The lost attempt does not count against the budget; a running copy's
+        late events become stale because the attempt number moves on.
+        """
+        job = self.jobs.get(job_id)
+        if job is None or self.status is FlowStatus.CANCELLED:
+            return False
+        if job.status is JobState.ACTIVE:
+            self._set(
+                job_id,
+                status=JobState.WAITING,
+                retry_base=job.retry_base + 1,
+                worker_id=None,
+                dispatched=False,
+            )
+            return True
+        if job.status in _RUNNABLE and job.dispatched:
+            self._set(job_id, dispatched=False)
+            return True
+        return False
 
     # -- operator commands -------------------------------------------------------
 

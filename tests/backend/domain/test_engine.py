@@ -322,3 +322,24 @@ def test_fail_now_for_unknown_task() -> None:
     assert m.fail_now("a", {"type": "UnknownTask", "message": "no worker"}, 5)
     assert m.jobs["a"].status is F
     assert m.stuck is not None
+
+
+def test_requeue_after_redis_loss_keeps_budget_and_stales_old_attempt() -> None:
+    m = machine(spec("r", spec("a"), spec("b")))
+    m.apply(Event(EventType.ACTIVE, "a", 1, 1, worker_id="w"))
+    m.jobs["b"] = m.jobs["b"].__class__(**{**m.jobs["b"].__dict__, "dispatched": True})
+    assert m.requeue_lost("a")
+    assert m.requeue_lost("b")
+    assert not m.requeue_lost("r")
+    assert m.jobs["a"].status is W
+    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 2))  # the old copy's result
+    fail(m, "a")  # attempt 2 is the first of its budget of 1 after the requeue
+    assert m.jobs["a"].status is F
+    assert m.jobs["a"].attempts_made == 2
+
+
+def test_counts_follow_every_change() -> None:
+    m = machine(spec("r", spec("a"), spec("b")))
+    run(m, "a")
+    fail(m, "b")
+    assert +m.counts == {"waiting-children": 1, "completed": 1, "failed": 1}
