@@ -63,6 +63,8 @@ CREATE TABLE flow_jobs (
     finished_at   INTEGER
 );
 CREATE INDEX flow_jobs_flow ON flow_jobs(flow_id, depth);
+-- Per-flow job counts by state (covering), and 'is any job of this flow active'.
+CREATE INDEX flow_jobs_flow_status ON flow_jobs(flow_id, status);
 CREATE INDEX flow_jobs_parent ON flow_jobs(parent_id);
 CREATE INDEX flow_jobs_status ON flow_jobs(status, queue_name);
 -- The outbox: ready jobs not yet sent, in dispatch order.
