@@ -22,10 +22,11 @@ from backend.store.events import EventType, append_event, flow_payload
 from backend.store.rows import (
     INSERT_JOB,
     dumps,
-    job_to_row,
+    jobs_to_rows,
     row_to_flow,
     row_to_job,
     row_to_job_log,
+    rows_to_jobs,
 )
 
 _FLOW_NOT_FOUND = "no flow with id {!r}"
@@ -105,7 +106,7 @@ class FlowQueries:
             counts=dict(Counter(job.status.value for job in jobs)),
         )
         # Encoding is CPU work: do it before taking the write lock.
-        rows = [job_to_row(job) for job in jobs]
+        rows = jobs_to_rows(jobs)
         chosen = [job.job_id for job in jobs if job.opts.job_id is not None]
         async with self.db.transaction() as conn:
             # Checked first because a failed executemany leaves its earlier rows
@@ -191,7 +192,7 @@ class FlowQueries:
                 "SELECT * FROM flow_jobs WHERE flow_id = ? ORDER BY depth, rowid", (flow_id,)
             ) as cursor:
                 rows = await cursor.fetchall()
-        return [row_to_job(row) for row in rows]
+        return rows_to_jobs(rows)
 
     async def get_job(self, user_id: str, job_id: str) -> Job:
         """The job with this ``jobId`` in one of the user's flows. NotFound."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from backend.domain.models import (
     JSON,
@@ -60,8 +60,13 @@ INSERT_JOB = (
 JobRow = tuple[object, ...]
 
 
+# One encoder for every call: ``json.dumps`` with non-default arguments builds
+# a new encoder each time, which is a third of the cost of encoding a big tree.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dumps(value: JSON) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODE(value)
 
 
 def dumps_nullable(value: JSON) -> str | None:
@@ -72,8 +77,11 @@ def loads_nullable(text: str | None) -> JSON:
     return None if text is None else json.loads(text)
 
 
-def job_to_row(job: Job) -> JobRow:
-    """The values of :data:`JOB_COLUMNS` for ``job``, in that order."""
+def job_to_row(job: Job, opts_json: str | None = None) -> JobRow:
+    """The values of :data:`JOB_COLUMNS` for ``job``, in that order.
+
+    ``opts_json`` is ``job.opts`` already encoded, if the caller has it.
+    """
     return (
         job.id,
         job.job_id,
@@ -82,11 +90,11 @@ def job_to_row(job: Job) -> JobRow:
         job.name,
         job.queue_name,
         dumps_nullable(job.data),
-        dumps(job.opts.to_json()),
+        dumps(job.opts.to_json()) if opts_json is None else opts_json,
         job.status.value,
         dumps_nullable(job.result),
         dumps_nullable(job.error),
-        dumps(list(job.children)),
+        dumps(list(job.children)) if job.children else "[]",
         job.attempts_made,
         job.retry_base,
         dumps_nullable(job.progress),
@@ -102,8 +110,25 @@ def job_to_row(job: Job) -> JobRow:
     )
 
 
-def row_to_job(row: sqlite3.Row) -> Job:
-    """A ``flow_jobs`` row (``SELECT *`` or at least :data:`JOB_COLUMNS`) as a :class:`Job`."""
+def jobs_to_rows(jobs: Iterable[Job]) -> list[JobRow]:
+    """Rows for many jobs; options shared by many jobs (the usual case) are
+    encoded once."""
+    encoded: dict[JobOptions, str] = {}
+    rows = []
+    for job in jobs:
+        opts_json = encoded.get(job.opts)
+        if opts_json is None:
+            opts_json = encoded[job.opts] = dumps(job.opts.to_json())
+        rows.append(job_to_row(job, opts_json))
+    return rows
+
+
+def row_to_job(row: sqlite3.Row, opts: JobOptions | None = None) -> Job:
+    """A ``flow_jobs`` row (``SELECT *`` or at least :data:`JOB_COLUMNS`) as a :class:`Job`.
+
+    ``opts`` is the decoded ``opts`` column, if the caller has it.
+    """
+    children = row["children"]
     return Job(
         id=row["id"],
         job_id=row["job_id"],
@@ -112,9 +137,9 @@ def row_to_job(row: sqlite3.Row) -> Job:
         name=row["name"],
         queue_name=row["queue_name"],
         data=loads_nullable(row["data"]),
-        opts=JobOptions.from_json(json.loads(row["opts"])),
+        opts=JobOptions.from_json(json.loads(row["opts"])) if opts is None else opts,
         status=JobState(row["status"]),
-        children=tuple(json.loads(row["children"])),
+        children=() if children == "[]" else tuple(json.loads(children)),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         result=loads_nullable(row["result"]),
@@ -129,6 +154,20 @@ def row_to_job(row: sqlite3.Row) -> Job:
         worker_id=row["worker_id"],
         depth=row["depth"],
     )
+
+
+def rows_to_jobs(rows: Iterable[sqlite3.Row]) -> list[Job]:
+    """Jobs for many rows; equal ``opts`` texts are decoded once (the records
+    are frozen, so sharing one :class:`JobOptions` is safe)."""
+    decoded: dict[str, JobOptions] = {}
+    jobs = []
+    for row in rows:
+        text = row["opts"]
+        opts = decoded.get(text)
+        if opts is None:
+            opts = decoded[text] = JobOptions.from_json(json.loads(text))
+        jobs.append(row_to_job(row, opts))
+    return jobs
 
 
 def row_to_flow(row: sqlite3.Row, counts: Mapping[str, int] | None = None) -> Flow:
