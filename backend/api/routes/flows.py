@@ -1,0 +1,219 @@
+"""``/flows``: create, list, read, read as a tree, and delete flows.
+
+Every read goes through the authenticated user's id, so another user's flow
+is indistinguishable from a missing one (404 both). The tree response is
+assembled as text, node by node, so a deep chain never recurses in Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from aiohttp import web
+
+from backend.api.auth import current_user
+from backend.api.context import SETTINGS, STORE
+from backend.api.routes.common import json_model, new_id, now_ms
+from backend.api.spec import Param, operation
+from backend.api.validation import query_error, query_int, read_json, validate_tree
+from backend.domain.models import FlowStatus, Job
+from backend.domain.tree import flatten
+from backend.errors import Conflict
+from backend.schemas import (
+    CreateFlowRequest,
+    FlowJobResponse,
+    FlowPage,
+    FlowResponse,
+    FlowTreeNode,
+    JobList,
+)
+
+routes = web.RouteTableDef()
+
+_FLOW_ID = {"id": "the flow's id"}
+
+EXAMPLE_FLOW = {
+    "name": "report",
+    "queueName": "jobQueue",
+    "data": {"month": "2024-05"},
+    "opts": {"attempts": 3, "backoff": {"type": "exponential", "delay": 1000}},
+    "children": [
+        {"name": "fetch", "queueName": "webhooks", "data": {"url": "https://example.com"}},
+        {
+            "name": "sum",
+            "queueName": "jobQueue",
+            "data": [1, 2, 3],
+            "opts": {"jobId": "sum-2024-05", "failParentOnFailure": True},
+        },
+    ],
+}
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        seq = int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise query_error("cursor", "cursor is not one this server issued") from None
+    if prefix != "seq" or seq < 0:
+        raise query_error("cursor", "cursor is not one this server issued")
+    return seq
+
+
+@routes.post("/flows")
+@operation(
+    "Create a flow from a tree of jobs",
+    tag="flows",
+    request=CreateFlowRequest,
+    request_example=EXAMPLE_FLOW,
+    responses={201: FlowResponse},
+    errors=(400, 409, 413, 422),
+    description=(
+        "Validates the whole tree (schema, allowed queues, size and depth limits, unique "
+        "`opts.jobId`) before storing it in one transaction. The root's `name` is the "
+        "flow's name. Leaves start `waiting` (or `delayed`), every other job "
+        "`waiting-children`."
+    ),
+)
+async def create_flow(request: web.Request) -> web.Response:
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    user = current_user(request)
+    tree = validate_tree(await read_json(request, settings), settings)
+    if tree.job_id_paths:
+        existing = await store.existing_job_ids(list(tree.job_id_paths))
+        for job_id, path in tree.job_id_paths.items():
+            if job_id in existing:
+                raise Conflict(
+                    f"a job with jobId {job_id!r} already exists",
+                    path=path,
+                    code="duplicate_job_id",
+                )
+    flow_id = new_id()
+    jobs = flatten(tree.root, flow_id, now_ms(), new_id)
+    flow = await store.create_flow(user.id, flow_id, tree.root.name, jobs)
+    return json_model(FlowResponse.of(flow), status=201)
+
+
+@routes.get("/flows")
+@operation(
+    "List your flows, newest first",
+    tag="flows",
+    responses={200: FlowPage},
+    errors=(422,),
+    query=(
+        Param(
+            "limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size"
+        ),
+        Param("cursor", {"type": "string"}, "`nextCursor` of the previous page"),
+        Param(
+            "status",
+            {"type": "string", "enum": [s.value for s in FlowStatus]},
+            "only flows in this status",
+        ),
+        Param("q", {"type": "string"}, "case-insensitive substring of the flow's name"),
+    ),
+)
+async def list_flows(request: web.Request) -> web.Response:
+    settings, store = request.app[SETTINGS], request.app[STORE]
+    limit = query_int(request, "limit", 50, 1, 200)
+    raw_cursor = request.query.get("cursor")
+    cursor = decode_cursor(raw_cursor) if raw_cursor else None
+    raw_status = request.query.get("status")
+    status = None
+    if raw_status:
+        try:
+            status = FlowStatus(raw_status)
+        except ValueError:
+            raise query_error(
+                "status", "status must be one of " + ", ".join(s.value for s in FlowStatus)
+            ) from None
+    search = request.query.get("q") or None
+    if search is not None and len(search) > settings.max_string_length:
+        raise query_error("q", f"q is longer than {settings.max_string_length} characters")
+    flows, next_seq = await store.list_flows(
+        current_user(request).id, limit=limit, cursor=cursor, status=status, search=search
+    )
+    page = FlowPage(
+        items=[FlowResponse.of(flow) for flow in flows],
+        next_cursor=None if next_seq is None else encode_cursor(next_seq),
+    )
+    return json_model(page)
+
+
+@routes.get("/flows/{id}")
+@operation(
+    "Read one flow", tag="flows", responses={200: FlowResponse}, errors=(404,), path_params=_FLOW_ID
+)
+async def get_flow(request: web.Request) -> web.Response:
+    flow = await request.app[STORE].get_flow(current_user(request).id, request.match_info["id"])
+    return json_model(FlowResponse.of(flow))
+
+
+@routes.get("/flows/{id}/jobs")
+@operation(
+    "List the jobs of a flow, by depth then creation order",
+    tag="flows",
+    responses={200: JobList},
+    errors=(404,),
+    path_params=_FLOW_ID,
+)
+async def list_jobs(request: web.Request) -> web.Response:
+    jobs = await request.app[STORE].list_jobs(current_user(request).id, request.match_info["id"])
+    return json_model(JobList(items=[FlowJobResponse.of(job) for job in jobs]))
+
+
+def tree_json(jobs: list[Job]) -> str:
+    """The jobs as one nested ``FlowTreeNode`` document, built without recursion."""
+    by_id = {job.job_id: job for job in jobs}
+    root = next(job for job in jobs if job.parent_id is None)
+    parts: list[str] = []
+    # a stack of either a job id to open or a literal text to emit
+    stack: list[tuple[bool, str]] = [(True, root.job_id)]
+    while stack:
+        is_job, value = stack.pop()
+        if not is_job:
+            parts.append(value)
+            continue
+        job = by_id[value]
+        flat = FlowJobResponse.of(job).model_dump_json(by_alias=True)
+        parts.append(flat[:-1] + ',"nodes":[')
+        stack.append((False, "]}"))
+        kids = [child for child in job.children if child in by_id]
+        for index in range(len(kids) - 1, -1, -1):
+            stack.append((True, kids[index]))
+            if index:
+                stack.append((False, ","))
+    return "".join(parts)
+
+
+@routes.get("/flows/{id}/tree")
+@operation(
+    "Read a flow as a nested tree (BullMQ's getFlow)",
+    tag="flows",
+    responses={200: FlowTreeNode},
+    errors=(404,),
+    path_params=_FLOW_ID,
+)
+async def get_tree(request: web.Request) -> web.Response:
+    jobs = await request.app[STORE].list_jobs(current_user(request).id, request.match_info["id"])
+    return web.Response(text=tree_json(jobs), content_type="application/json")
+
+
+@routes.delete("/flows/{id}")
+@operation(
+    "Delete a flow and its jobs",
+    tag="flows",
+    responses={204: None},
+    errors=(404, 409),
+    path_params=_FLOW_ID,
+    description="Refused with 409 `flow_active` while any job of the flow is `active`.",
+)
+async def delete_flow(request: web.Request) -> web.Response:
+    await request.app[STORE].delete_flow(current_user(request).id, request.match_info["id"])
+    return web.Response(status=204)
