@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -111,6 +111,13 @@ class Database:
         async with self._write_lock:
             for conn in (*self._all_readers, self.conn):
                 await conn.close()
+
+    async def set_trace_callback(self, callback: Callable[[str], object]) -> None:
+        """Call ``callback`` (on a connection's thread) with every SQL statement
+        any connection runs, parameters expanded. For debugging, and for the
+        tests that check every query's plan."""
+        for conn in (self.conn, *self._all_readers):
+            await conn.set_trace_callback(callback)
 
     async def schema_version(self) -> int:
         """The schema version the file has reached (``PRAGMA user_version``)."""
