@@ -208,9 +208,7 @@ def layout(
     xs = _second_walk(t)
     left = min(xs)
     level = opts.node_height + opts.v_gap
-    positions = {
-        node: Point(xs[i] - left, t.depth[i] * level) for i, node in enumerate(t.ids)
-    }
+    positions = {node: Point(xs[i] - left, t.depth[i] * level) for i, node in enumerate(t.ids)}
     edges = tuple((t.ids[t.parent[i]], t.ids[i]) for i in range(1, len(t.ids)))
     width = max(xs) - left + opts.node_width
     height = max(t.depth) * level + opts.node_height

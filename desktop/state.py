@@ -132,11 +132,10 @@ class FlowdeskState:
         """Replace a flow's jobs with a snapshot, keeping any newer record."""
         old = self.jobs.get(flow_id, {})
         fresh: dict[str, JobInfo] = {}
-        for job in jobs:
-            kept = old.get(job.job_id)
-            if kept is not None and not _newer_or_same(job.updated_at, kept.updated_at):
-                job = kept
-            fresh[job.job_id] = job
+        for incoming in jobs:
+            kept = old.get(incoming.job_id)
+            newer = kept is None or _newer_or_same(incoming.updated_at, kept.updated_at)
+            fresh[incoming.job_id] = incoming if newer or kept is None else kept
         self.jobs[flow_id] = fresh
         return [JobsLoaded(flow_id)]
 

@@ -38,6 +38,12 @@ class JobLog:
     created_at: str
 
 
+@dataclass(frozen=True)
+class JobDetail:
+    job: JobInfo
+    logs: tuple[JobLog, ...]
+
+
 class RestClient:
     """Async REST client. Use as ``async with RestClient(url, token) as api``."""
 
@@ -150,30 +156,27 @@ class RestClient:
     async def retry_job(self, job_id: str) -> JSON:
         return await self.request("POST", f"/jobs/{job_id}/retry")
 
-    async def job_logs(self, job_id: str) -> list[JobLog]:
-        """The job's log lines, from the ``logs`` field of ``GET /jobs/{id}``.
-
-        The wire contract does not fix where logs live yet; accept a ``logs``
-        list on the job itself and return ``[]`` otherwise.
-        """
+    async def job_detail(self, job_id: str) -> JobDetail:
+        """``GET /jobs/{jobId}``: the job and the lines its task logged."""
         raw = await self.request("GET", f"/jobs/{job_id}")
         logs = raw.get("logs") if isinstance(raw, Mapping) else None
-        out = []
-        for item in logs or ():
-            if isinstance(item, Mapping):
-                out.append(
-                    JobLog(
-                        int(item.get("attempt") or 0),
-                        str(item.get("message", "")),
-                        str(item.get("createdAt", "")),
-                    )
-                )
-        return out
+        lines = tuple(
+            JobLog(
+                int(item.get("attempt") or 0),
+                str(item.get("message", "")),
+                str(item.get("createdAt", "")),
+            )
+            for item in logs or ()
+            if isinstance(item, Mapping)
+        )
+        return JobDetail(JobInfo.from_json(raw), lines)
 
     # --- overview --------------------------------------------------------------
 
     async def queues(self) -> list[QueueInfo]:
-        return [QueueInfo.from_json(item) for item in items_of(await self.request("GET", "/queues"))]
+        return [
+            QueueInfo.from_json(item) for item in items_of(await self.request("GET", "/queues"))
+        ]
 
     async def workers(self) -> list[WorkerInfo]:
         raw = await self.request("GET", "/workers")

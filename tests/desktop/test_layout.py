@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Mapping, Sequence
 
@@ -70,7 +71,7 @@ def assert_no_overlap(result: Layout) -> None:
         by_level.setdefault(p.y, []).append(p.x)
     for xs in by_level.values():
         xs.sort()
-        for left, right in zip(xs, xs[1:], strict=False):
+        for left, right in itertools.pairwise(xs):
             assert right - left >= OPTS.node_width + OPTS.h_gap - 1e-6
 
 
