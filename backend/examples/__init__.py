@@ -1,0 +1,1 @@
+"""Example task modules for demos and tests (``backend.examples.tasks``)."""

@@ -1,0 +1,62 @@
+"""``FlowContext``: what a task learns about its job, through taskiq's injection.
+
+A task declares ``ctx: FlowContext = TaskiqDepends()``; taskiq builds it from
+the running message's ``taskiq.Context``. Events go through the runtime of
+the broker that runs the task, so the same task code works on a Redis worker
+and on the backend's in-process broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from taskiq import Context, TaskiqDepends
+
+from backend.worker.middleware import flow_label_of
+from backend.worker.protocol import EventType, FlowLabel, WorkerEvent
+from backend.worker.runtime import WorkerRuntime, now_ms
+
+
+def runtime_of(broker: object) -> WorkerRuntime:
+    runtime = getattr(broker, "runtime", None)
+    if not isinstance(runtime, WorkerRuntime):
+        raise TypeError(
+            f"{type(broker).__name__} is not a Flowdesk broker; build it with "
+            "backend.worker.broker.build_broker"
+        )
+    return runtime
+
+
+class FlowContext:
+    """The job's identity, its children's values, and progress/log reporting."""
+
+    def __init__(self, context: Context = TaskiqDepends()) -> None:  # noqa: B008 (taskiq DI)
+        message = context.message
+        label = flow_label_of(message) or FlowLabel(flow_id="", attempt=1, queue="")
+        self.job_id: str = message.task_id
+        self.task_name: str = message.task_name
+        self.flow_id: str = label.flow_id
+        self.attempt: int = label.attempt
+        self.queue: str = label.queue
+        self.children_values: Mapping[str, Any] = label.children_values
+        self.ignored_failures: Mapping[str, Any] = label.ignored_failures
+        self._runtime = runtime_of(context.broker)
+
+    def _event(self, kind: EventType, **extra: Any) -> WorkerEvent:
+        return WorkerEvent(
+            type=kind,
+            job_id=self.job_id,
+            attempt=self.attempt,
+            worker_id=self._runtime.worker_id,
+            time=now_ms(),
+            **extra,
+        )
+
+    async def update_progress(self, value: Any) -> None:
+        """Report progress: a number 0-100 or any JSON value."""
+        await self._runtime.publish(self._event(EventType.PROGRESS, progress=value))
+
+    async def log(self, text: str) -> None:
+        """Append a line to the job's log."""
+        await self._runtime.publish(self._event(EventType.LOG, message=str(text)))
