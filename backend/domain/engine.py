@@ -63,6 +63,10 @@ from backend.domain.models import (
 
 CHILD_FAILED = "ChildFailed"
 STALLED = "Stalled"
+# A dead worker's attempt is counted in attemptsMade but does not use up the
+# job's budget, up to this many times (BullMQ's maxStalledCount); after that
+# the job fails, so a task that kills its worker cannot loop forever.
+MAX_STALLS = 3
 
 _RESOLVING_POLICIES = frozenset({FailurePolicy.IGNORE, FailurePolicy.REMOVE})
 _RUNNABLE = frozenset({JobState.WAITING, JobState.DELAYED})
@@ -338,12 +342,30 @@ class FlowMachine:
     # -- backend findings --------------------------------------------------------
 
     def stall(self, job_id: str, now: int) -> bool:
-        """The worker running ``job_id`` stopped beating: count a failed attempt."""
+        """The worker running ``job_id`` stopped beating: run it again.
+
+        The lost attempt is counted (``attemptsMade``, ``stalls``) but does not
+        spend the retry budget until :data:`MAX_STALLS` is reached.
+        """
         job = self.jobs.get(job_id)
         if job is None or job.status is not JobState.ACTIVE or self.status is FlowStatus.CANCELLED:
             return False
         error = {"type": STALLED, "message": f"worker {job.worker_id} stopped while running"}
-        return self.apply(Event(EventType.FAILED, job_id, job.attempts_made, now, error=error))
+        if job.stalls >= MAX_STALLS:
+            error["message"] += f"; stalled {job.stalls + 1} times"
+            self._final_failure(job_id, error, now, attempt=job.attempts_made)
+            return True
+        self._set(
+            job_id,
+            status=JobState.WAITING,
+            stalls=job.stalls + 1,
+            retry_base=job.retry_base + 1,
+            error=error,
+            worker_id=None,
+            dispatched=False,
+        )
+        self.outcome.applied += 1
+        return True
 
     def fail_now(self, job_id: str, error: JSON, now: int) -> bool:
         """Fail a waiting job for good (e.g. no worker knows its task)."""

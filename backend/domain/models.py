@@ -147,6 +147,7 @@ class Job:
     error: JSON = None  # {"type", "message", "traceback"} once failed
     attempts_made: int = 0  # attempts started, ever; worker events carry the attempt number
     retry_base: int = 0  # attempts_made at the last operator retry (fresh budget)
+    stalls: int = 0  # attempts lost because the worker died (see engine.MAX_STALLS)
     progress: JSON = None
     started_at: int | None = None
     finished_at: int | None = None

@@ -49,6 +49,7 @@ CREATE TABLE flow_jobs (
     error         TEXT,
     children      TEXT NOT NULL DEFAULT '[]',   -- children's job_ids, JSON array
     attempts_made INTEGER NOT NULL DEFAULT 0,   -- attempts started, ever; keys worker events
+    stalls        INTEGER NOT NULL DEFAULT 0,   -- attempts lost to a dead worker
     retry_base    INTEGER NOT NULL DEFAULT 0,   -- attempts_made when an operator last retried:
                                                 -- the budget opts.attempts counts from here
     progress      TEXT,

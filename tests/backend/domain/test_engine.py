@@ -8,6 +8,7 @@ import pytest
 
 from backend.domain.engine import (
     CHILD_FAILED,
+    MAX_STALLS,
     Event,
     EventType,
     FlowMachine,
@@ -298,16 +299,27 @@ def test_retry_after_cancel_runs_to_completion() -> None:
     assert m.status is FlowStatus.COMPLETED
 
 
-def test_stall_counts_as_attempt() -> None:
-    m = machine(spec("r", spec("a", attempts=2)))
-    m.apply(Event(EventType.ACTIVE, "a", 1, 1, worker_id="dead"))
-    assert m.stall("a", 100)
-    job = m.jobs["a"]
-    assert job.status is W
-    assert job.error["type"] == "Stalled"
-    assert job.attempts_made == 1
-    # the dead worker's late completion of attempt 1 is stale now
-    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 101))
+def test_stall_counts_as_attempt_without_spending_budget() -> None:
+    m = machine(spec("r", spec("a")))  # attempts=1
+    for attempt in range(1, MAX_STALLS + 1):
+        m.apply(Event(EventType.ACTIVE, "a", attempt, 1, worker_id="dead"))
+        assert m.stall("a", 100)
+        job = m.jobs["a"]
+        assert job.status is W
+        assert job.error["type"] == "Stalled"
+        assert job.attempts_made == attempt
+        assert job.stalls == attempt
+        # the dead worker's late completion of this attempt is stale now
+        assert not m.apply(Event(EventType.COMPLETED, "a", attempt, 101))
+    m.apply(Event(EventType.ACTIVE, "a", MAX_STALLS + 1, 1, worker_id="dead"))
+    assert m.stall("a", 200)
+    assert m.jobs["a"].status is F
+
+
+def test_stall_of_a_job_that_is_not_running_is_ignored() -> None:
+    m = machine(spec("r", spec("a")))
+    assert not m.stall("a", 1)
+    assert not m.stall("r", 1)
 
 
 def test_delay_makes_parent_delayed_when_ready() -> None:

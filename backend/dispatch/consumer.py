@@ -1,0 +1,133 @@
+"""The worker-event consumer: lifecycle events from the broker -> SQLite.
+
+Events are read in batches from the consumer group, applied through the
+engine in ONE transaction per batch (group commit), and acknowledged only
+after that commit: a backend killed at any moment re-reads what it had not
+committed, and the engine's ``(job_id, attempt)`` keying makes a re-applied
+event a no-op. After the commit the dispatcher is poked (parents may have
+become ready) and listeners are told which event-log entries are new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from redis.exceptions import RedisError
+
+from backend.dispatch.notify import CommitNotifier
+from backend.dispatch.transport import Received, Transport
+from backend.domain.engine import Event, EventType
+from backend.store.db import Database
+from backend.store.execution import (
+    append_logs,
+    flow_ids_of_jobs,
+    load_flow,
+    load_machine,
+    write_outcome,
+)
+from backend.worker.protocol import EventType as WireType
+from backend.worker.protocol import WorkerEvent
+
+log = logging.getLogger(__name__)
+
+_ENGINE_TYPES = {
+    WireType.ACTIVE: EventType.ACTIVE,
+    WireType.PROGRESS: EventType.PROGRESS,
+    WireType.COMPLETED: EventType.COMPLETED,
+    WireType.FAILED: EventType.FAILED,
+}
+
+
+def to_engine_event(event: WorkerEvent) -> Event:
+    return Event(
+        type=_ENGINE_TYPES[event.type],
+        job_id=event.job_id,
+        attempt=event.attempt,
+        time=event.time,
+        worker_id=event.worker_id or None,
+        result=event.result,
+        progress=event.progress,
+        error=None if event.error is None else event.error.to_obj(),
+        retryable=event.retryable,
+    )
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        transport: Transport,
+        notifier: CommitNotifier,
+        on_ready: Callable[[], None],
+        batch: int,
+        clock: Callable[[], int],
+    ) -> None:
+        self.db = db
+        self.transport = transport
+        self.notifier = notifier
+        self.on_ready = on_ready
+        self.batch = batch
+        self.clock = clock
+        self.applied = 0  # counters for /metrics
+        self.stale = 0
+        self.last_event_time = 0
+
+    async def run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                received = await self.transport.read_events(self.batch, block_ms=1000)
+                if received:
+                    await self.apply(received)
+                    await self.transport.ack_events([r.ack_id for r in received])
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("event=events_read_error error=%s retry_in=%.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:
+                log.exception("event=events_apply_error")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def apply(self, received: Sequence[Received]) -> None:
+        """Apply one batch in one transaction."""
+        events = [r.event for r in received if r.event is not None]
+        if not events:
+            return
+        logs = [(e.job_id, e.attempt, e.message, e.time) for e in events if e.type is WireType.LOG]
+        lifecycle = [e for e in events if e.type is not WireType.LOG]
+        now = self.clock()
+        seqs: list[int] = []
+        became_ready = False
+        async with self.db.transaction() as conn:
+            flow_of = await flow_ids_of_jobs(conn, {e.job_id for e in lifecycle})
+            by_flow: dict[str, list[WorkerEvent]] = {}
+            for event in lifecycle:
+                flow_id = flow_of.get(event.job_id)
+                if flow_id is not None:  # events of deleted flows are dropped
+                    by_flow.setdefault(flow_id, []).append(event)
+            for flow_id, flow_events in by_flow.items():
+                flow = await load_flow(conn, flow_id)
+                if flow is None:
+                    continue
+                machine = await load_machine(conn, flow)
+                for event in flow_events:
+                    machine.apply(to_engine_event(event))
+                outcome = machine.take_outcome()
+                self.applied += outcome.applied
+                self.stale += outcome.stale
+                became_ready = became_ready or any(
+                    patch.get("dispatched") is False for patch in outcome.patches.values()
+                )
+                seqs += await write_outcome(conn, flow, machine, outcome, now)
+            await append_logs(conn, logs)
+        self.last_event_time = max(e.time for e in events)
+        self.notifier.committed(seqs)
+        if became_ready:
+            self.on_ready()

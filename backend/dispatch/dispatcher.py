@@ -1,0 +1,181 @@
+"""The outbox dispatcher: ready jobs in SQLite -> messages in the broker.
+
+A job that the engine made ready is stored with ``dispatched = 0``. The
+dispatcher reads a batch of them, sends their messages in one pipeline, and
+only then marks them dispatched. A backend that dies between the two re-sends
+on start-up (at-least-once; the engine records the result once). Delayed jobs
+and backoff waits are rows with a ``run_at``; the dispatcher sleeps until the
+earliest one is due, so they survive restarts.
+
+A job whose task no live worker of its queue knows is failed here with an
+error naming the task and the queue, rather than sent into a stream no one
+reads. When no worker serves the queue at all, the job is sent and waits for
+one to start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from backend.dispatch.notify import CommitNotifier
+from backend.dispatch.registry import WorkerRegistry
+from backend.dispatch.transport import Outgoing, Transport
+from backend.domain.models import Job
+from backend.settings import Settings
+from backend.store.db import Database
+from backend.store.execution import (
+    OutboxJob,
+    flow_ids_of_jobs,
+    load_flow,
+    load_machine,
+    mark_dispatched,
+    next_run_at,
+    ready_jobs,
+    write_outcome,
+)
+from backend.worker.protocol import FlowLabel, build_message
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_TASK = "UnknownTask"
+_IDLE_WAKE_S = 5.0  # re-check the outbox now and then even without a poke
+
+
+def unknown_task_error(task: str, queue: str) -> dict[str, str]:
+    return {
+        "type": UNKNOWN_TASK,
+        "message": f"no live worker of queue {queue!r} knows the task {task!r}",
+        "traceback": "",
+    }
+
+
+def build_outgoing(item: OutboxJob) -> Outgoing:
+    job = item.job
+    label = FlowLabel(
+        flow_id=job.flow_id,
+        attempt=job.attempts_made + 1,
+        queue=job.queue_name,
+        children_values=item.children_values,
+        ignored_failures=item.ignored_failures,
+    )
+    timeout_s = None if job.opts.timeout is None else job.opts.timeout / 1000
+    body = build_message(job.job_id, job.name, job.data, label, timeout_s)
+    return Outgoing(job.job_id, job.queue_name, job.name, body)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        transport: Transport,
+        registry: WorkerRegistry,
+        notifier: CommitNotifier,
+        settings: Settings,
+        clock: Callable[[], int],
+    ) -> None:
+        self.db = db
+        self.transport = transport
+        self.registry = registry
+        self.notifier = notifier
+        self.settings = settings
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self.sent = 0  # counters for /metrics
+        self.failed_unknown = 0
+
+    def poke(self) -> None:
+        """Something may have become ready: look at the outbox soon."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.drain()
+                timeout = await self._sleep_for()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event=dispatch_error")
+                timeout = 1.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+
+    async def _sleep_for(self) -> float:
+        async with self.db.read() as conn:
+            due = await next_run_at(conn)
+        if due is None:
+            return _IDLE_WAKE_S
+        return max(0.0, min(_IDLE_WAKE_S, (due - self.clock()) / 1000))
+
+    async def drain(self) -> int:
+        """Send everything that is due now; returns how many messages went out."""
+        total = 0
+        while True:
+            self._wake.clear()
+            now = self.clock()
+            async with self.db.read() as conn:
+                batch = await ready_jobs(conn, now, self.settings.dispatch_batch)
+            if not batch:
+                return total
+            await self.registry.refresh()
+            unknown = [
+                item.job
+                for item in batch
+                if not self.registry.can_run(item.job.queue_name, item.job.name)
+            ]
+            unknown_ids = {job.job_id for job in unknown}
+            sendable = [item for item in batch if item.job.job_id not in unknown_ids]
+            if unknown:
+                await self.fail_unknown(unknown)
+            if sendable:
+                await self.transport.send([build_outgoing(item) for item in sendable])
+                async with self.db.transaction() as conn:
+                    seqs = await mark_dispatched(conn, [item.job for item in sendable], now)
+                self.notifier.committed(seqs)
+                self.sent += len(sendable)
+                total += len(sendable)
+
+    async def fail_unknown(self, jobs: Sequence[Job]) -> None:
+        """Fail jobs whose task no live worker of their queue knows."""
+        now = self.clock()
+        by_flow: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_flow.setdefault(job.flow_id, []).append(job)
+        seqs: list[int] = []
+        async with self.db.transaction() as conn:
+            for flow_id, flow_jobs in by_flow.items():
+                flow = await load_flow(conn, flow_id)
+                if flow is None:
+                    continue
+                machine = await load_machine(conn, flow)
+                for job in flow_jobs:
+                    error = unknown_task_error(job.name, job.queue_name)
+                    if machine.fail_now(job.job_id, error, now):
+                        self.failed_unknown += 1
+                        log.warning(
+                            "event=unknown_task job=%s task=%s queue=%s",
+                            job.job_id,
+                            job.name,
+                            job.queue_name,
+                        )
+                seqs += await write_outcome(conn, flow, machine, machine.take_outcome(), now)
+        self.notifier.committed(seqs)
+        self.poke()  # a failure may have released a parent (ignore/continue policies)
+
+    async def fail_unknown_ids(self, job_ids: Sequence[str]) -> None:
+        """As :meth:`fail_unknown`, for sent jobs found by the monitor."""
+        async with self.db.read() as conn:
+            flows = await flow_ids_of_jobs(conn, job_ids)
+            jobs: list[Job] = []
+            for flow_id in set(flows.values()):
+                flow = await load_flow(conn, flow_id)
+                if flow is None:
+                    continue
+                machine = await load_machine(conn, flow)
+                jobs += [machine.jobs[j] for j in job_ids if flows.get(j) == flow_id]
+        await self.fail_unknown(jobs)

@@ -1,0 +1,156 @@
+"""Watches what no message announces: dead workers, lost Redis, orphaned jobs.
+
+Every heartbeat interval it
+
+* retries, as a *stalled* attempt, each active job whose worker stopped
+  beating (its message would be redelivered by the stream too; whichever
+  copy runs under the current attempt number is the one recorded);
+* notices that Redis restarted empty (its ``run_id`` changed) and sends every
+  job that was sent but not finished again, without spending an attempt;
+* fails sent jobs whose task no live worker of their queue knows (a worker
+  set that changed after the job was sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from redis.exceptions import RedisError
+
+from backend.dispatch.dispatcher import Dispatcher
+from backend.dispatch.notify import CommitNotifier
+from backend.dispatch.registry import WorkerRegistry
+from backend.dispatch.transport import Transport
+from backend.domain.engine import FlowMachine
+from backend.store.db import Database
+from backend.store.execution import (
+    active_jobs,
+    get_meta,
+    load_flow,
+    load_machine,
+    sent_unfinished,
+    set_meta,
+    waiting_sent,
+    write_outcome,
+)
+
+log = logging.getLogger(__name__)
+
+REDIS_RUN_ID = "redis_run_id"
+
+
+class Monitor:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        transport: Transport,
+        registry: WorkerRegistry,
+        dispatcher: Dispatcher,
+        notifier: CommitNotifier,
+        interval: float,
+        clock: Callable[[], int],
+    ) -> None:
+        self.db = db
+        self.transport = transport
+        self.registry = registry
+        self.dispatcher = dispatcher
+        self.notifier = notifier
+        self.interval = interval
+        self.clock = clock
+        self.stalled = 0  # counters for /metrics
+        self.redis_resets = 0
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("event=monitor_redis_error error=%s", exc)
+            except Exception:
+                log.exception("event=monitor_error")
+            await asyncio.sleep(self.interval)
+
+    async def check(self) -> None:
+        await self.check_redis_reset()
+        await self.registry.refresh(force=True)
+        await self.check_stalled()
+        await self.check_unknown_tasks()
+
+    async def check_redis_reset(self) -> bool:
+        """Re-send what Redis lost; True if it had restarted empty."""
+        run_id = await self.transport.server_id()
+        async with self.db.read() as conn:
+            known = await get_meta(conn, REDIS_RUN_ID)
+        if known == run_id:
+            return False
+        if known is None:
+            async with self.db.transaction() as conn:
+                await set_meta(conn, REDIS_RUN_ID, run_id)
+            return False
+        log.warning("event=redis_reset old_run_id=%s new_run_id=%s", known, run_id)
+        async with self.db.read() as conn:
+            lost = await sent_unfinished(conn)
+        await self._per_flow(
+            lost.items(),
+            lambda m, job_id, now: m.requeue_lost(job_id),
+            extra=lambda conn: set_meta(conn, REDIS_RUN_ID, run_id),
+        )
+        self.redis_resets += 1
+        self.dispatcher.poke()
+        return True
+
+    async def check_stalled(self) -> int:
+        live = self.registry.live_ids()
+        cutoff = self.clock() - self.registry.stall_timeout_ms
+        async with self.db.read() as conn:
+            running = await active_jobs(conn)
+        stalled: dict[str, list[str]] = {}
+        for job_id, flow_id, worker_id, updated_at in running:
+            if worker_id in live or updated_at >= cutoff:
+                continue
+            stalled.setdefault(flow_id, []).append(job_id)
+            log.warning("event=job_stalled job=%s worker=%s", job_id, worker_id)
+        count = await self._per_flow(stalled.items(), lambda m, job_id, now: m.stall(job_id, now))
+        self.stalled += count
+        if count:
+            self.dispatcher.poke()
+        return count
+
+    async def check_unknown_tasks(self) -> None:
+        async with self.db.read() as conn:
+            waiting = await waiting_sent(conn)
+        orphans = [
+            job_id
+            for job_id, _flow, queue, task in waiting
+            if not self.registry.can_run(queue, task)
+        ]
+        if orphans:
+            await self.dispatcher.fail_unknown_ids(orphans)
+
+    async def _per_flow(
+        self,
+        groups: Iterable[tuple[str, list[str]]],
+        action: Callable[[FlowMachine, str, int], bool],
+        extra: Callable[..., object] | None = None,
+    ) -> int:
+        """Apply ``action`` to each job through its flow's machine, in one transaction."""
+        now = self.clock()
+        done = 0
+        seqs: list[int] = []
+        async with self.db.transaction() as conn:
+            for flow_id, job_ids in groups:
+                flow = await load_flow(conn, flow_id)
+                if flow is None:
+                    continue
+                machine = await load_machine(conn, flow)
+                done += sum(1 for job_id in job_ids if action(machine, job_id, now))
+                seqs += await write_outcome(conn, flow, machine, machine.take_outcome(), now)
+            if extra is not None:
+                await extra(conn)  # type: ignore[misc]
+        self.notifier.committed(seqs)
+        return done

@@ -1,0 +1,308 @@
+"""The queries that run flows: the outbox, engine snapshots, outcome writes.
+
+The dispatcher reads the outbox (ready jobs not yet sent) and marks what it
+sent; the event consumer and the operator commands load a flow's jobs into a
+:class:`~backend.domain.engine.FlowMachine` and write back exactly the fields
+the machine changed, with their events, in the caller's transaction. Nothing
+here decides anything: the rules live in ``backend.domain.engine``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from backend.domain.engine import FlowMachine, Outcome
+from backend.domain.models import FailurePolicy, Flow, Job, JobState
+from backend.schemas import FlowJobResponse
+from backend.store.events import EventType, append_event, flow_payload
+from backend.store.rows import JOB_COLUMNS, dumps, dumps_nullable, row_to_flow, row_to_job
+
+# The engine never reads data or result; leaving them out keeps snapshots of
+# 10,000-job flows small.
+_LIGHT_COLUMNS = ", ".join(
+    f"NULL AS {col}" if col in {"data", "result"} else col for col in JOB_COLUMNS
+)
+_JSON_FIELDS = frozenset({"result", "error", "progress"})
+_PATCHABLE = frozenset(
+    {
+        "status",
+        "result",
+        "error",
+        "attempts_made",
+        "retry_base",
+        "stalls",
+        "progress",
+        "run_at",
+        "dispatched",
+        "worker_id",
+        "started_at",
+        "finished_at",
+    }
+)
+
+
+def _ids(values: Iterable[str]) -> str:
+    return dumps(list(values))
+
+
+async def flow_ids_of_jobs(conn: aiosqlite.Connection, job_ids: Iterable[str]) -> dict[str, str]:
+    """job_id -> flow_id for the jobs that exist."""
+    async with conn.execute(
+        "SELECT job_id, flow_id FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
+        (_ids(job_ids),),
+    ) as cursor:
+        return {row["job_id"]: row["flow_id"] async for row in cursor}
+
+
+async def load_flow(conn: aiosqlite.Connection, flow_id: str) -> Flow | None:
+    async with conn.execute("SELECT * FROM flows WHERE id = ?", (flow_id,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row_to_flow(row)
+
+
+async def load_machine(conn: aiosqlite.Connection, flow: Flow) -> FlowMachine:
+    """A machine over the flow's jobs (without their data and results)."""
+    async with conn.execute(
+        f"SELECT {_LIGHT_COLUMNS} FROM flow_jobs WHERE flow_id = ?",  # noqa: S608 - constant
+        (flow.id,),
+    ) as cursor:
+        jobs = [row_to_job(row) async for row in cursor]
+    return FlowMachine(flow.status, jobs, stuck=flow.stuck)
+
+
+async def write_outcome(
+    conn: aiosqlite.Connection, flow: Flow, machine: FlowMachine, outcome: Outcome, now: int
+) -> list[int]:
+    """Persist what ``outcome`` changed, append its events; returns their seqs."""
+    seqs: list[int] = []
+    if not outcome.changed:
+        return seqs
+    for job_id, patch in outcome.patches.items():
+        columns = [key for key in patch if key in _PATCHABLE]
+        values: list[Any] = [_column_value(key, patch[key]) for key in columns]
+        assignments = ", ".join(f"{col} = ?" for col in columns)
+        await conn.execute(
+            f"UPDATE flow_jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
+            (*values, now, job_id),
+        )
+    async with conn.execute(
+        "SELECT * FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
+        (_ids(outcome.patches),),
+    ) as cursor:
+        changed_jobs = [row_to_job(row) async for row in cursor]
+    for job in changed_jobs:
+        payload = FlowJobResponse.of(job).model_dump(mode="json", by_alias=True)
+        seqs.append(
+            await append_event(
+                conn, EventType.FLOW_JOB_UPDATED, flow.id, flow.user_id, payload, now
+            )
+        )
+    status_changed = any("status" in patch for patch in outcome.patches.values())
+    if not (status_changed or outcome.flow_status is not None or outcome.stuck_changed):
+        return seqs
+    updated = _updated_flow(flow, machine, outcome, now)
+    await conn.execute(
+        "UPDATE flows SET status = ?, stuck_job_id = ?, stuck_reason = ?, updated_at = ?, "
+        "finished_at = ? WHERE id = ?",
+        (
+            updated.status.value,
+            updated.stuck.job_id if updated.stuck else None,
+            updated.stuck.reason if updated.stuck else None,
+            now,
+            updated.finished_at,
+            flow.id,
+        ),
+    )
+    seqs.append(
+        await append_event(
+            conn, EventType.FLOW_UPDATED, flow.id, flow.user_id, flow_payload(updated), now
+        )
+    )
+    return seqs
+
+
+def _updated_flow(flow: Flow, machine: FlowMachine, outcome: Outcome, now: int) -> Flow:
+    finished_at = flow.finished_at
+    if outcome.flow_status is not None:
+        finished_at = outcome.flow_finished_at
+    return Flow(
+        id=flow.id,
+        name=flow.name,
+        user_id=flow.user_id,
+        status=machine.status,
+        root_job_id=flow.root_job_id,
+        created_at=flow.created_at,
+        updated_at=now,
+        counts={state: n for state, n in machine.counts.items() if n},
+        stuck=machine.stuck,
+        finished_at=finished_at,
+    )
+
+
+def _column_value(key: str, value: Any) -> Any:
+    if key in _JSON_FIELDS:
+        return dumps_nullable(value)
+    if key == "status":
+        return JobState(value).value
+    if key == "dispatched":
+        return int(bool(value))
+    return value
+
+
+# -- the outbox -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboxJob:
+    """A ready job with what its message needs."""
+
+    job: Job
+    children_values: Mapping[str, Any]
+    ignored_failures: Mapping[str, Any]
+
+
+async def ready_jobs(conn: aiosqlite.Connection, now: int, limit: int) -> list[OutboxJob]:
+    """Jobs to send now, lowest priority number first, with their children's values."""
+    async with conn.execute(
+        "SELECT * FROM flow_jobs WHERE dispatched = 0 AND status IN ('waiting', 'delayed') "
+        "AND (run_at IS NULL OR run_at <= ?) ORDER BY priority, run_at LIMIT ?",
+        (now, limit),
+    ) as cursor:
+        jobs = [row_to_job(row) async for row in cursor]
+    parents = [job.job_id for job in jobs if job.children]
+    values, ignored = await _children_values(conn, parents)
+    return [OutboxJob(job, values.get(job.job_id, {}), ignored.get(job.job_id, {})) for job in jobs]
+
+
+async def _children_values(
+    conn: aiosqlite.Connection, parent_ids: Sequence[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    values: dict[str, dict[str, Any]] = {}
+    ignored: dict[str, dict[str, Any]] = {}
+    if not parent_ids:
+        return values, ignored
+    async with conn.execute(
+        "SELECT parent_id, job_id, status, result, error, opts FROM flow_jobs "
+        "WHERE parent_id IN (SELECT value FROM json_each(?)) AND status IN ('completed', 'failed')",
+        (_ids(parent_ids),),
+    ) as cursor:
+        async for row in cursor:
+            _collect_child(row, values, ignored)
+    return values, ignored
+
+
+def _collect_child(
+    row: sqlite3.Row, values: dict[str, dict[str, Any]], ignored: dict[str, dict[str, Any]]
+) -> None:
+    parent = row["parent_id"]
+    if row["status"] == JobState.COMPLETED.value:
+        result = None if row["result"] is None else json.loads(row["result"])
+        values.setdefault(parent, {})[row["job_id"]] = result
+    elif json.loads(row["opts"]).get(FailurePolicy.IGNORE.value):
+        error = None if row["error"] is None else json.loads(row["error"])
+        ignored.setdefault(parent, {})[row["job_id"]] = error
+
+
+async def next_run_at(conn: aiosqlite.Connection) -> int | None:
+    """When the earliest delayed job becomes due, if any."""
+    async with conn.execute(
+        "SELECT min(run_at) FROM flow_jobs WHERE dispatched = 0 AND status = 'delayed'"
+    ) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: int) -> list[int]:
+    """Record that these jobs' messages reached the broker; delayed ones are now waiting."""
+    await conn.execute(
+        "UPDATE flow_jobs SET dispatched = 1, run_at = NULL, "
+        "status = CASE status WHEN 'delayed' THEN 'waiting' ELSE status END, updated_at = ? "
+        "WHERE job_id IN (SELECT value FROM json_each(?)) AND dispatched = 0 "
+        "AND status IN ('waiting', 'delayed')",
+        (now, _ids(job.job_id for job in jobs)),
+    )
+    seqs: list[int] = []
+    woke = [job for job in jobs if job.status is JobState.DELAYED]
+    if woke:
+        async with conn.execute(
+            "SELECT f.user_id, j.* FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
+            "WHERE j.job_id IN (SELECT value FROM json_each(?))",
+            (_ids(job.job_id for job in woke),),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        for row in rows:
+            job = row_to_job(row)
+            payload = FlowJobResponse.of(job).model_dump(mode="json", by_alias=True)
+            seqs.append(
+                await append_event(
+                    conn, EventType.FLOW_JOB_UPDATED, job.flow_id, row["user_id"], payload, now
+                )
+            )
+    return seqs
+
+
+async def active_jobs(conn: aiosqlite.Connection) -> list[tuple[str, str, str | None, int]]:
+    """(job_id, flow_id, worker_id, updated_at) of every running job."""
+    async with conn.execute(
+        "SELECT job_id, flow_id, worker_id, updated_at FROM flow_jobs WHERE status = 'active'"
+    ) as cursor:
+        return [
+            (row["job_id"], row["flow_id"], row["worker_id"], row["updated_at"])
+            async for row in cursor
+        ]
+
+
+async def sent_unfinished(conn: aiosqlite.Connection) -> dict[str, list[str]]:
+    """flow_id -> job_ids whose message is in the broker but not finished."""
+    found: dict[str, list[str]] = {}
+    async with conn.execute(
+        "SELECT job_id, flow_id FROM flow_jobs WHERE status = 'active' "
+        "OR (dispatched = 1 AND status IN ('waiting', 'delayed'))"
+    ) as cursor:
+        async for row in cursor:
+            found.setdefault(row["flow_id"], []).append(row["job_id"])
+    return found
+
+
+async def waiting_sent(conn: aiosqlite.Connection) -> list[tuple[str, str, str, str]]:
+    """(job_id, flow_id, queue, task) of jobs sent but not yet started."""
+    async with conn.execute(
+        "SELECT job_id, flow_id, queue_name, name FROM flow_jobs "
+        "WHERE status = 'waiting' AND dispatched = 1"
+    ) as cursor:
+        return [
+            (row["job_id"], row["flow_id"], row["queue_name"], row["name"]) async for row in cursor
+        ]
+
+
+async def append_logs(
+    conn: aiosqlite.Connection, logs: Sequence[tuple[str, int, str, int]]
+) -> None:
+    """(job_id, attempt, message, time) rows; logs of deleted jobs are dropped."""
+    if not logs:
+        return
+    await conn.executemany(
+        "INSERT INTO job_logs (job_id, attempt, message, created_at) "
+        "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM flow_jobs WHERE job_id = ?)",
+        [(job_id, attempt, message, time, job_id) for job_id, attempt, message, time in logs],
+    )
+
+
+async def get_meta(conn: aiosqlite.Connection, key: str) -> str | None:
+    async with conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def set_meta(conn: aiosqlite.Connection, key: str, value: str) -> None:
+    await conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
