@@ -1,0 +1,1 @@
+"""Qt item models: turn the state object's change records into model signals."""

@@ -1,0 +1,151 @@
+"""Qt models: qtmodeltester plus the signals each kind of change emits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytestqt.modeltest import ModelTester
+from pytestqt.qtbot import QtBot
+
+from desktop.client.records import FlowInfo, FlowStatus, QueueInfo, WorkerInfo
+from desktop.models.flow_list import Column, FlowListModel, FlowRole
+from desktop.models.overview import QueueCountsModel, WorkersModel, heartbeat_age
+from desktop.state import FlowAdded, FlowChanged, FlowRemoved
+
+
+def flow(i: int, **kw: Any) -> FlowInfo:
+    raw = {
+        "id": f"f{i}",
+        "name": f"flow {i}",
+        "status": "active",
+        "rootJobId": f"r{i}",
+        "createdAt": f"2026-01-01T00:00:{i:02d}.000+00:00",
+        "updatedAt": f"2026-01-01T00:00:{i:02d}.000+00:00",
+        "counts": {"completed": 1, "waiting": 3},
+        "total": 4,
+    }
+    return FlowInfo.from_json({**raw, **kw})
+
+
+def loaded(n: int, cursor: str | None = None) -> FlowListModel:
+    model = FlowListModel()
+    model.reset_page([flow(i) for i in range(n, 0, -1)], cursor)
+    return model
+
+
+def test_flow_list_passes_modeltester(qtmodeltester: ModelTester) -> None:
+    model = loaded(5)
+    qtmodeltester.check(model)
+    model.apply([FlowAdded(flow(9)), FlowRemoved("f2")])
+    qtmodeltester.check(model)
+
+
+def test_flow_list_data_and_roles() -> None:
+    model = loaded(3)
+    assert model.rowCount() == 3
+    top = model.index(0, Column.NAME)
+    assert top.data() == "flow 3"
+    assert model.index(0, Column.PROGRESS).data() == "1/4"
+    assert top.data(FlowRole.FLOW_ID) == "f3"
+    assert (top.data(FlowRole.DONE), top.data(FlowRole.TOTAL)) == (1, 4)
+    assert top.data(FlowRole.ATTENTION) is False
+    assert model.headerData(Column.STATUS, Qt_h()) == "Status"
+
+
+def Qt_h() -> Any:
+    from PySide6.QtCore import Qt
+
+    return Qt.Orientation.Horizontal
+
+
+def test_live_insert_update_remove_emit_row_signals(qtbot: QtBot) -> None:
+    model = loaded(2)
+    with qtbot.waitSignal(model.rowsInserted) as inserted:
+        model.apply([FlowAdded(flow(5))])
+    assert inserted.args[1:] == [0, 0]
+    failed = flow(1, status="failed", updatedAt="2026-01-01T00:01:00.000+00:00")
+    with qtbot.waitSignal(model.dataChanged) as changed:
+        model.apply([FlowChanged(failed, flow(1))])
+    assert changed.args[0].row() == 2
+    assert model.index(2, Column.STATUS).data() == "failed"
+    assert model.index(2, 0).data(FlowRole.ATTENTION) is True
+    with qtbot.waitSignal(model.rowsRemoved):
+        model.apply([FlowRemoved("f5")])
+    assert [model.index(r, 0).data(FlowRole.FLOW_ID) for r in range(2)] == ["f2", "f1"]
+
+
+def test_stuck_flow_stands_out() -> None:
+    model = FlowListModel()
+    model.reset_page([flow(1, stuck={"jobId": "j", "reason": "child j failed"})], None)
+    index = model.index(0, Column.STATUS)
+    assert index.data() == "stuck"
+    assert index.data(FlowRole.STUCK) == "child j failed"
+    assert "child j failed" in index.data(3)  # ToolTipRole
+    assert index.data(8) is not None  # BackgroundRole tint
+
+
+def test_fetch_more_requests_the_cursor_once(qtbot: QtBot) -> None:
+    model = loaded(3, cursor="c1")
+    assert model.canFetchMore()
+    with qtbot.waitSignal(model.fetchRequested) as asked:
+        model.fetchMore()
+    assert asked.args == ["c1"]
+    assert not model.canFetchMore()  # pending until the page arrives
+    model.append_page([flow(0), flow(1)], None)  # f1 already loaded: skipped
+    assert model.rowCount() == 4
+    assert not model.canFetchMore()
+
+
+def test_filter_applies_to_live_inserts() -> None:
+    model = FlowListModel()
+    model.set_filter(FlowStatus.FAILED, "render")
+    model.apply([FlowAdded(flow(1, name="render", status="active"))])
+    model.apply([FlowAdded(flow(2, name="other", status="failed"))])
+    assert model.rowCount() == 0
+    model.apply([FlowAdded(flow(3, name="Render big", status="failed"))])
+    assert model.rowCount() == 1
+    # a flow that stops matching leaves the list
+    model.apply(
+        [
+            FlowChanged(
+                flow(
+                    3, name="Render big", status="active", updatedAt="2026-01-01T00:09:00.000+00:00"
+                ),
+                flow(3),
+            )
+        ]
+    )
+    assert model.rowCount() == 0
+
+
+def test_older_flow_waits_for_its_page_when_more_remain() -> None:
+    model = FlowListModel()
+    model.reset_page([flow(9), flow(8)], "c")
+    model.apply([FlowAdded(flow(1))])
+    assert model.rowCount() == 2
+    model.reset_page([flow(9), flow(8)], None)
+    model.apply([FlowAdded(flow(1))])
+    assert model.rowCount() == 3
+
+
+def test_overview_models(qtmodeltester: ModelTester, qtbot: QtBot) -> None:
+    queues = QueueCountsModel()
+    queues.set_rows([QueueInfo("jobQueue", {"failed": 2}), QueueInfo("webhooks", {})])
+    qtmodeltester.check(queues)
+    assert queues.index(0, 0).data() == "jobQueue"
+    failed_col = queues.headers.index("failed")
+    assert queues.index(0, failed_col).data() == "2"
+    with qtbot.waitSignal(queues.dataChanged):
+        queues.set_rows([QueueInfo("jobQueue", {"failed": 3}), QueueInfo("webhooks", {})])
+    with qtbot.waitSignal(queues.modelReset):
+        queues.set_rows([QueueInfo("jobQueue", {})])
+    workers = WorkersModel()
+    workers.set_rows([WorkerInfo("w1", "host", 42, ("jobQueue",), ("echo", "sum"))])
+    qtmodeltester.check(workers)
+    assert workers.index(0, 4).data() == "echo, sum"
+
+
+def test_heartbeat_age() -> None:
+    assert heartbeat_age(10_000, now=13.4) == "3 s ago"
+    assert heartbeat_age("1970-01-01T00:00:05+00:00", now=6) == "1 s ago"
+    assert heartbeat_age(None) == "?"
