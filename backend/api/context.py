@@ -8,7 +8,9 @@ string keys, so mypy checks every access and nothing is a module global.
 from __future__ import annotations
 
 import importlib.metadata
+import tomllib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -34,4 +36,10 @@ def package_version() -> str:
     try:
         return importlib.metadata.version("flowdesk")
     except importlib.metadata.PackageNotFoundError:
+        pass
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        version = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
         return "0+unknown"
+    return f"{version}+checkout"

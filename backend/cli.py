@@ -1,0 +1,193 @@
+"""The ``backend`` command: serve the API, migrate the database, manage users.
+
+Every setting in ``backend.settings.SPECS`` becomes a flag of ``serve``,
+generated from that table with its environment variable and default in the
+help, so ``backend serve --help`` is the configuration reference. ``migrate``
+and ``user`` take the few settings they need (``--db``, ``--config``).
+Tokens are printed once, as the last line of output, so scripts can take
+``| tail -n1``; they are never logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from backend.api.app import ExtraCtx, create_app
+from backend.api.context import package_version
+from backend.errors import ConfigError, FlowdeskError, MigrationError
+from backend.logs import ACCESS_LOG_FORMAT, configure_logging
+from backend.settings import SPECS, SPECS_BY_NAME, Settings, Spec, describe, load_settings
+from backend.store.store import Store
+
+log = logging.getLogger("backend")
+T = TypeVar("T")
+
+
+def execution_contexts(settings: Settings) -> list[ExtraCtx]:
+    """Services that run for the server's lifetime besides the API.
+
+    The execution layer (dispatcher, event consumer, stall detector) plugs in
+    here; each entry is an aiohttp cleanup context or an async context manager.
+    """
+    return []
+
+
+def _typed(spec: Spec) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        return spec.parse(raw)
+
+    parse.__name__ = spec.kind  # argparse names the type in its error message
+    return parse
+
+
+def add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | None = None) -> None:
+    group = parser.add_argument_group(
+        "settings", "flags win over environment variables, which win over the config file"
+    )
+    rows = {row["name"]: row for row in describe(names)}
+    for spec in SPECS:
+        if names is not None and spec.name not in names:
+            continue
+        row = rows[spec.name]
+        text = f"{spec.help} (env {spec.env}; default {row['default'] or 'none'})"
+        text = text.replace("%", "%%")
+        if spec.kind == "bool":
+            group.add_argument(
+                spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction,
+                default=None, help=text,
+            )  # fmt: skip
+        else:
+            group.add_argument(
+                spec.flag, dest=spec.name, type=_typed(spec), default=None,
+                metavar=spec.kind.upper(), help=text,
+            )  # fmt: skip
+    group.add_argument(
+        "--config", type=Path, default=None, metavar="PATH",
+        help="TOML file with settings, top level or under [flowdesk] (env FLOWDESK_CONFIG)",
+    )  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backend",
+        description="Flowdesk backend: REST API over SQLite, flows executed on taskiq + Redis.",
+        epilog="Run 'backend serve --help' for every setting.",
+    )
+    parser.add_argument("--version", action="version", version=f"backend {package_version()}")
+    parser.add_argument(
+        "--log-format", choices=("kv", "json"), default="kv",
+        help="log lines as key=value (default) or JSON",
+    )  # fmt: skip
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API (binds 127.0.0.1 by default)")
+    add_setting_flags(serve)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database, then exit")
+    add_setting_flags(migrate, ["db", "log_level"])
+
+    user = commands.add_parser("user", help="manage users and their API tokens")
+    actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("create", "create a user and print its first token (last line)"),
+        ("token", "issue another token for a user (printed as the last line)"),
+        ("revoke", "revoke every token of a user"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("name", metavar="NAME")
+        add_setting_flags(action, ["db", "log_level"])
+    add_setting_flags(actions.add_parser("list", help="list users and their live tokens"),
+                      ["db", "log_level"])  # fmt: skip
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name) for name in SPECS_BY_NAME if hasattr(args, name)}
+    return load_settings(overrides, config_file=args.config)
+
+
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    store = await Store.open(settings.db)
+    try:
+        return await work(store)
+    finally:
+        await store.close()
+
+
+async def _user_command(args: argparse.Namespace, store: Store) -> None:
+    if args.action == "create":
+        user, token = await store.create_user(args.name)
+        print(f"created user {user.name} (id {user.id})")
+        print("token (shown once, store it now):")
+        print(token)
+    elif args.action == "token":
+        token = await store.issue_token(args.name)
+        print(f"new token for {args.name} (shown once, store it now):")
+        print(token)
+    elif args.action == "revoke":
+        count = await store.revoke_tokens(args.name)
+        print(f"revoked {count} token(s) of {args.name}")
+    else:
+        users = await store.list_users()
+        print(f"{'NAME':<24} {'TOKENS':>6}  ID")
+        for user, live in users:
+            print(f"{user.name:<24} {live:>6}  {user.id}")
+
+
+async def _migrate(store: Store) -> int:
+    return await store.db.schema_version()
+
+
+def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
+    """Run the server until interrupted."""
+
+    async def make_app() -> web.Application:
+        store = await Store.open(settings.db)
+        return create_app(
+            settings,
+            store,
+            extra_ctx=[*execution_contexts(settings), *extra_ctx],
+            close_store=True,
+        )
+
+    def announce(_banner: str) -> None:
+        log.info("listening", extra={"url": f"http://{settings.host}:{settings.port}",
+                                     "db": str(settings.db)})  # fmt: skip
+
+    web.run_app(
+        make_app(),
+        host=settings.host,
+        port=settings.port,
+        access_log_format=ACCESS_LOG_FORMAT,
+        shutdown_timeout=settings.shutdown_timeout,
+        print=announce,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args)
+        configure_logging(settings.log_level, args.log_format)
+        if args.command == "serve":
+            serve(settings)
+        elif args.command == "migrate":
+            version = asyncio.run(_with_store(settings, _migrate))
+            print(f"database {settings.db} is at schema version {version}")
+        else:
+            asyncio.run(_with_store(settings, lambda store: _user_command(args, store)))
+    except (ConfigError, MigrationError) as exc:
+        print(f"backend: error: {exc}", file=sys.stderr)
+        return 2
+    except FlowdeskError as exc:
+        print(f"backend: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,127 @@
+"""Structured logging: one line per event, ``key=value`` or JSON, never a token.
+
+Callers log an event name as the message and the facts as ``extra``::
+
+    log.info("flow created", extra={"flow_id": flow.id, "jobs": 120})
+
+which prints ``ts=... level=info logger=backend.api msg="flow created"
+flow_id=... jobs=120``. A filter on the handler redacts anything shaped like
+an API token (``fd_...``) or an ``Authorization`` value from the message, its
+arguments and its extras, and the formatter redacts its finished line again,
+so a token that reaches a traceback is caught too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from backend.errors import ConfigError
+
+LogFormat = Literal["kv", "json"]
+
+REDACTED = "[redacted]"
+_TOKEN = re.compile(r"\bfd_[A-Za-z0-9_\-]{6,}")
+_AUTH = re.compile(
+    r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)((?:bearer|basic|token)\s+)?[^\s\"',;}]+"
+)
+# Attributes every LogRecord has; anything else on a record came from ``extra``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_BARE = re.compile(r"^[A-Za-z0-9_.:/@+\-]+$")
+
+
+def redact(text: str) -> str:
+    text = _AUTH.sub(lambda m: m.group(1) + (m.group(2) or "") + REDACTED, text)
+    return _TOKEN.sub("fd_" + REDACTED, text)
+
+
+def extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record so that no token survives into any handler's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        for key, value in extras(record).items():
+            if isinstance(value, str):
+                setattr(record, key, redact(value))
+        return True
+
+
+def _kv_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if text and _BARE.match(text):
+        return text
+    return json.dumps(text)
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``ts=... level=... logger=... msg="..." key=value ...`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields.update(extras(record) if record.name != "aiohttp.access" else {})
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        line = " ".join(f"{key}={_kv_value(value)}" for key, value in fields.items())
+        return redact(line)
+
+
+class JsonFormatter(logging.Formatter):
+    """The same fields as :class:`KeyValueFormatter`, as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields.update(extras(record) if record.name != "aiohttp.access" else {})
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        return redact(json.dumps(fields, default=str))
+
+
+# aiohttp's access log with no request headers at all (Authorization is one).
+ACCESS_LOG_FORMAT = 'remote=%a request="%r" status=%s bytes=%b seconds=%Tf'
+
+
+class _Handler(logging.StreamHandler[TextIO]):
+    """Marks the handler this module installed, so reconfiguring replaces it."""
+
+
+def configure_logging(
+    level: str = "INFO", fmt: LogFormat = "kv", stream: TextIO | None = None
+) -> logging.Handler:
+    """Route every logger to one redacting handler; returns it (tests remove it)."""
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ConfigError(f"unknown log level {level!r}")
+    handler = _Handler(stream or sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if isinstance(old, _Handler):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    logging.getLogger("aiohttp.access").setLevel(numeric)
+    return handler
