@@ -55,16 +55,35 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     try:
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
-        async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
-            row = await cursor.fetchone()
-        if row is None or str(row[0]).lower() != "wal":
-            raise MigrationError(f"could not switch {path} to WAL mode (got {row and row[0]!r})")
+        await _enable_wal(conn, path)
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
         await conn.close()
         raise
     return conn
+
+
+async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
+    """Switch the file to WAL (a persistent setting, so only its first opening
+    changes anything). The switch needs an exclusive lock, and SQLite reports
+    a busy file at once instead of calling the busy handler, so it is retried
+    here while another process or connection opens the same fresh file."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.001
+    while True:
+        try:
+            async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
+                row = await cursor.fetchone()
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or loop.time() > deadline:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+    if row is None or str(row[0]).lower() != "wal":
+        raise MigrationError(f"could not switch {path} to WAL mode (got {row and row[0]!r})")
 
 
 class Database:
@@ -75,6 +94,9 @@ class Database:
     ) -> None:
         self.path = path
         self.conn = writer  # the only writer; use it inside transaction() only
+        # Called (synchronously, no arguments) after every committed write
+        # transaction: the dispatcher and websocket hub wake on them.
+        self.commit_listeners: list[Callable[[], None]] = []
         self._write_lock = asyncio.Lock()
         self._all_readers = readers
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
@@ -152,6 +174,8 @@ class Database:
             except BaseException:
                 await _finish(conn, "ROLLBACK")
                 raise
+        for listener in list(self.commit_listeners):
+            listener()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -78,9 +78,21 @@ def split_statements(sql: str) -> list[str]:
     return statements
 
 
-def _has_code(statement: str) -> bool:
-    lines = (line.split("--", 1)[0].strip() for line in statement.splitlines())
-    return any(line and line != ";" for line in lines)
+def _has_code(text: str) -> bool:
+    """Whether ``text`` holds anything besides whitespace, comments and ``;``."""
+    index = 0
+    while index < len(text):
+        if text.startswith("--", index):
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline + 1
+        elif text.startswith("/*", index):
+            close = text.find("*/", index + 2)
+            index = len(text) if close < 0 else close + 2
+        elif text[index].isspace() or text[index] == ";":
+            index += 1
+        else:
+            return True
+    return False
 
 
 async def user_version(conn: aiosqlite.Connection) -> int:
