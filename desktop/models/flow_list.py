@@ -137,7 +137,7 @@ class FlowListModel(QAbstractTableModel):
 
     def apply(self, changes: Iterable[Change]) -> None:
         for change in changes:
-            if isinstance(change, FlowAdded) or isinstance(change, FlowChanged):
+            if isinstance(change, FlowAdded | FlowChanged):
                 self._upsert(change.flow)
             elif isinstance(change, FlowRemoved):
                 self._remove(change.flow_id)
@@ -153,11 +153,11 @@ class FlowListModel(QAbstractTableModel):
             return
         if not self.matches(flow):
             return
-        row = self._insert_row_for(flow)
-        if row is None:
+        at = self._insert_row_for(flow)
+        if at is None:
             return  # older than the loaded pages: it arrives with fetchMore
-        self.beginInsertRows(QModelIndex(), row, row)
-        self._ids.insert(row, flow.id)
+        self.beginInsertRows(QModelIndex(), at, at)
+        self._ids.insert(at, flow.id)
         self._flows[flow.id] = flow
         self.endInsertRows()
 
@@ -249,8 +249,3 @@ class FlowListModel(QAbstractTableModel):
             FlowRole.FLOW: flow,
         }
         return values.get(role)
-
-    def roleNames(self) -> dict[int, bytes]:
-        names = dict(super().roleNames())
-        names.update({role.value: role.name.lower().encode() for role in FlowRole})
-        return names

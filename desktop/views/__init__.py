@@ -1,0 +1,1 @@
+"""Views: the window's panels, one per module."""

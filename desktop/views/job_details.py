@@ -1,0 +1,176 @@
+"""Details of the selected job: facts, JSON tabs, logs, and the operator actions.
+
+The panel only renders a :class:`JobDetail` and emits intents
+(``retryJobRequested``, ``cancelFlowRequested``, ``retryFlowRequested``); the
+controller performs them. Every text is selectable and copyable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.client.records import JobInfo, JobState
+from desktop.client.rest import JobDetail, JobLog
+from desktop.theme import STATE_GLYPHS, STATE_LABELS, icon, state_color
+from desktop.widgets.json_view import JsonView, to_text
+
+
+def duration(started: str | None, finished: str | None) -> str:
+    if not started or not finished:
+        return ""
+    try:
+        delta = datetime.fromisoformat(finished) - datetime.fromisoformat(started)
+    except ValueError:
+        return ""
+    return f"{delta.total_seconds():.3f} s"
+
+
+def error_text(error: object) -> str:
+    """An error object as message first, then the traceback, then the rest."""
+    if not isinstance(error, dict):
+        return to_text(error)
+    head = f"{error.get('type', 'Error')}: {error.get('message', '')}"
+    rest = {k: v for k, v in error.items() if k not in ("type", "message", "traceback")}
+    parts = [head]
+    if error.get("traceback"):
+        parts.append(str(error["traceback"]).rstrip())
+    if rest:
+        parts.append(to_text(rest))
+    return "\n\n".join(parts)
+
+
+def logs_text(logs: tuple[JobLog, ...]) -> str:
+    return "\n".join(
+        f"{line.created_at}  [attempt {line.attempt}]  {line.message}" for line in logs
+    )
+
+
+class JobDetailsPanel(QWidget):
+    retryJobRequested = Signal(str)
+    cancelFlowRequested = Signal(str)
+    retryFlowRequested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job: JobInfo | None = None
+        self.facts: dict[str, QLabel] = {}
+        form = QFormLayout()
+        for key in (
+            "Name",
+            "Job id",
+            "Queue",
+            "State",
+            "Attempts",
+            "Progress",
+            "Created",
+            "Started",
+            "Finished",
+            "Duration",
+        ):
+            label = QLabel()
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            form.addRow(key + ":", label)
+            self.facts[key] = label
+        self.tabs = QTabWidget()
+        self.views: dict[str, JsonView] = {}
+        for key in ("Data", "Options", "Result", "Error", "Logs"):
+            view = JsonView()
+            self.views[key] = view
+            self.tabs.addTab(view, key)
+        self.retry_job = QPushButton(icon("retry"), "Retry job")
+        self.cancel_flow = QPushButton(icon("cancel"), "Cancel flow")
+        self.retry_flow = QPushButton(icon("retry"), "Retry failed")
+        self.copy_id = QPushButton(icon("copy"), "Copy job id")
+        self.retry_job.setToolTip("Run this failed job again")
+        self.retry_flow.setToolTip("Retry every failed job of this flow")
+        buttons = QHBoxLayout()
+        for button in (self.retry_job, self.retry_flow, self.cancel_flow, self.copy_id):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.tabs, 1)
+        self.retry_job.clicked.connect(self._retry_job)
+        self.cancel_flow.clicked.connect(self._cancel_flow)
+        self.retry_flow.clicked.connect(self._retry_flow)
+        self.copy_id.clicked.connect(self.copy_job_id)
+        self.show_detail(None)
+
+    def show_detail(self, detail: JobDetail | None) -> None:
+        self.job = None if detail is None else detail.job
+        self._render_facts()
+        job = self.job
+        self.views["Data"].set_value(None if job is None else job.data)
+        self.views["Options"].set_value(None if job is None else job.opts)
+        self.views["Result"].set_value(None if job is None else job.result)
+        self.views["Error"].setPlainText("" if job is None else error_text(job.error))
+        self.views["Logs"].setPlainText("" if detail is None else logs_text(detail.logs))
+        if job is not None and job.status is JobState.FAILED:
+            self.tabs.setCurrentWidget(self.views["Error"])
+        elif job is not None and job.status is JobState.COMPLETED:
+            self.tabs.setCurrentWidget(self.views["Result"])
+
+    def update_job(self, job: JobInfo) -> None:
+        """A live update of the shown job (logs are kept until the next load)."""
+        if self.job is None or job.job_id != self.job.job_id:
+            return
+        self.job = job
+        self._render_facts()
+        self.views["Result"].set_value(job.result)
+        self.views["Error"].setPlainText(error_text(job.error))
+
+    def _render_facts(self) -> None:
+        job = self.job
+        enabled = job is not None
+        for button in (self.retry_job, self.cancel_flow, self.retry_flow, self.copy_id):
+            button.setEnabled(enabled)
+        if job is None:
+            for label in self.facts.values():
+                label.setText("")
+            return
+        self.retry_job.setEnabled(job.status is JobState.FAILED)
+        state = job.status.value
+        values = {
+            "Name": job.name,
+            "Job id": job.job_id,
+            "Queue": job.queue_name,
+            "State": f"{STATE_GLYPHS.get(state, '?')} {STATE_LABELS.get(state, state)}",
+            "Attempts": f"{job.attempts_made} of {job.attempts_allowed}",
+            "Progress": to_text(job.progress),
+            "Created": job.created_at,
+            "Started": job.started_at or "",
+            "Finished": job.finished_at or "",
+            "Duration": duration(job.started_at, job.finished_at),
+        }
+        for key, value in values.items():
+            self.facts[key].setText(value)
+        self.facts["State"].setStyleSheet(f"color: {state_color(state).name()}; font-weight: bold")
+
+    def copy_job_id(self) -> None:
+        if self.job is not None:
+            QGuiApplication.clipboard().setText(self.job.job_id)
+
+    def _retry_job(self) -> None:
+        if self.job is not None:
+            self.retryJobRequested.emit(self.job.job_id)
+
+    def _cancel_flow(self) -> None:
+        if self.job is not None:
+            self.cancelFlowRequested.emit(self.job.flow_id)
+
+    def _retry_flow(self) -> None:
+        if self.job is not None:
+            self.retryFlowRequested.emit(self.job.flow_id)
