@@ -272,3 +272,17 @@ class JobDetail(FlowJobResponse):
     def with_logs(cls, job: Job, logs: list[JobLog]) -> JobDetail:
         base = FlowJobResponse.of(job)
         return cls(**dict(base), logs=[JobLogEntry.of(entry) for entry in logs])
+
+
+class WorkerResponse(OutModel):
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    tasks: list[str]
+    started_at: str
+    heartbeat_at: str
+
+
+class WorkerList(OutModel):
+    items: list[WorkerResponse]

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -216,7 +217,8 @@ class MemoryTransport:
         return None
 
     async def workers(self) -> list[WorkerInfo]:
-        return [self.worker]
+        # The in-process worker lives exactly as long as this transport.
+        return [replace(self.worker, heartbeat_at=int(time.time() * 1000))]
 
     async def cancel(self, job_ids: Sequence[str]) -> None:
         return None

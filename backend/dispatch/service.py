@@ -1,0 +1,226 @@
+"""Everything that runs flows, started and stopped as one unit.
+
+``Execution.start`` picks the transport (Redis streams, or taskiq's in-memory
+broker when ``in_memory_broker`` is set), starts the dispatcher, the event
+consumer and the monitor as background tasks, and optionally a worker inside
+this process for the ``tasks`` modules (development and the desktop's
+embedded mode). The in-process worker is an ordinary taskiq ``Receiver`` on
+its own broker, fed by the same streams as standalone workers, so detaching
+it is a matter of starting ``taskiq worker`` elsewhere: no code changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from taskiq.receiver import Receiver
+
+from backend.dispatch.commands import FlowCommands
+from backend.dispatch.consumer import EventConsumer
+from backend.dispatch.dispatcher import Dispatcher
+from backend.dispatch.monitor import Monitor
+from backend.dispatch.notify import CommitNotifier
+from backend.dispatch.registry import WorkerRegistry
+from backend.dispatch.transport import MemoryTransport, RedisTransport, Transport
+from backend.settings import Settings
+from backend.store.db import Database
+from backend.worker.heartbeat import WorkerInfo
+from backend.worker.protocol import WorkerEvent
+from backend.worker.sinks import QueueSink
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def import_task_modules(modules: Sequence[str]) -> Any:
+    """Import task modules (they register on ``backend.worker.broker``); return that broker."""
+    import backend.worker
+
+    for module in modules:
+        importlib.import_module(module)
+    return backend.worker.broker
+
+
+class InProcessWorker:
+    """A taskiq worker running inside the backend's event loop."""
+
+    def __init__(self, broker: Any, receiver: Receiver | None) -> None:
+        self.broker = broker
+        self.receiver = receiver
+        self._finish = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, modules: Sequence[str], sink: Any = None
+    ) -> InProcessWorker:
+        from backend.worker import adopt_tasks, build_broker
+
+        source = import_task_modules(modules)
+        broker = build_broker(settings, sink)
+        broker.is_worker_process = True
+        adopt_tasks(broker, source)
+        if settings.in_memory_broker:
+            await broker.startup()
+            return cls(broker, None)
+        executor = ThreadPoolExecutor(max_workers=4)
+        receiver = Receiver(
+            broker=broker,
+            executor=executor,
+            validate_params=True,
+            max_async_tasks=100,
+            ack_type=None,
+            propagate_exceptions=True,
+            wait_tasks_timeout=settings.shutdown_timeout,
+        )
+        worker = cls(broker, receiver)
+        worker._executor = executor
+        worker._task = asyncio.create_task(receiver.listen(worker._finish))
+        return worker
+
+    async def close(self, grace: float) -> None:
+        self._finish.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, grace)
+            except TimeoutError:
+                log.warning("event=inprocess_worker_stop_timeout")
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+        with contextlib.suppress(Exception):
+            await self.broker.shutdown()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class Execution:
+    """Dispatcher + consumer + monitor + commands, with their transport."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        transport: Transport,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.transport = transport
+        self.clock = clock
+        self.notifier = CommitNotifier()
+        self.registry = WorkerRegistry(transport, settings.stall_timeout, clock)
+        self.dispatcher = Dispatcher(
+            db=db,
+            transport=transport,
+            registry=self.registry,
+            notifier=self.notifier,
+            settings=settings,
+            clock=clock,
+        )
+        self.consumer = EventConsumer(
+            db=db,
+            transport=transport,
+            notifier=self.notifier,
+            on_ready=self.dispatcher.poke,
+            batch=settings.event_batch,
+            clock=clock,
+        )
+        self.monitor = Monitor(
+            db=db,
+            transport=transport,
+            registry=self.registry,
+            dispatcher=self.dispatcher,
+            notifier=self.notifier,
+            interval=settings.heartbeat_interval,
+            clock=clock,
+        )
+        self.commands = FlowCommands(
+            db=db,
+            transport=transport,
+            dispatcher=self.dispatcher,
+            notifier=self.notifier,
+            clock=clock,
+        )
+        self.worker: InProcessWorker | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        # Any commit (a new flow through the API included) may have made jobs ready.
+        db.commit_listeners.append(self.dispatcher.poke)
+
+    @property
+    def mode(self) -> str:
+        return "in-memory" if isinstance(self.transport, MemoryTransport) else "redis"
+
+    @classmethod
+    async def start(cls, settings: Settings, db: Database) -> Execution:
+        """Start execution; with ``settings.tasks``, also an in-process worker."""
+        worker: InProcessWorker | None = None
+        transport: Transport
+        if settings.in_memory_broker:
+            events: asyncio.Queue[WorkerEvent] = asyncio.Queue()
+            worker = await InProcessWorker.start(settings, settings.tasks, QueueSink(events))
+            transport = MemoryTransport(
+                worker.broker, events, _memory_worker_info(settings, worker)
+            )
+        else:
+            transport = RedisTransport(settings.redis_url)
+            await transport.start()
+        execution = cls(settings=settings, db=db, transport=transport)
+        if worker is None and settings.tasks:
+            worker = await InProcessWorker.start(settings, settings.tasks)
+        execution.worker = worker
+        await execution.monitor.check()  # learn the Redis run id and live workers first
+        execution._tasks = [
+            asyncio.create_task(execution.dispatcher.run(), name="flowdesk-dispatcher"),
+            asyncio.create_task(execution.consumer.run(), name="flowdesk-consumer"),
+            asyncio.create_task(execution.monitor.run(), name="flowdesk-monitor"),
+        ]
+        log.info(
+            "event=execution_started mode=%s tasks=%s", execution.mode, ",".join(settings.tasks)
+        )
+        return execution
+
+    async def close(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.db.commit_listeners.remove(self.dispatcher.poke)
+        if self.worker is not None:
+            await self.worker.close(self.settings.shutdown_timeout)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.transport.close()
+
+
+def _memory_worker_info(settings: Settings, worker: InProcessWorker) -> WorkerInfo:
+    now = now_ms()
+    tasks = tuple(sorted(worker.broker.get_all_tasks()))
+    return WorkerInfo(
+        id=worker.broker.runtime.worker_id,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        queues=tuple(settings.worker_queues),
+        tasks=tasks,
+        started_at=now,
+        heartbeat_at=now,
+    )
+
+
+def with_memory_broker(settings: Settings) -> Settings:
+    return replace(settings, in_memory_broker=True)

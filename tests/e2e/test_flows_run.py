@@ -1,0 +1,75 @@
+"""Flows of several shapes run to completion through real workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.e2e.kit import Backend, Workers, node, runs, wait_workers
+
+
+def check_children_first(redis_url: str, jobs: dict[str, dict[str, Any]]) -> None:
+    """From the tasks' own records: no parent started before its children ended."""
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for run in runs(redis_url):
+        by_job.setdefault(run["job"], []).append(run)
+    for job in jobs.values():
+        for child in job["children"]:
+            child_end = max(run["end"] for run in by_job[child])
+            parent_start = min(run["start"] for run in by_job[job["jobId"]])
+            assert parent_start >= child_end, (job["jobId"], child)
+
+
+async def test_wide_flow_sums_children(backend: Backend, workers: Workers) -> None:
+    workers.start()
+    leaves = [node(f"leaf-{i}", data={"value": i}) for i in range(50)]
+    flow = await backend.api.create(node("root", "value", *leaves, data={"value": 1000}))
+    done = await backend.api.wait_flow(flow["id"])
+    assert done["status"] == "completed"
+    jobs = await backend.api.jobs(flow["id"])
+    assert jobs["root"]["result"] == 1000 + sum(range(50))
+    assert done["counts"]["completed"] == 51
+    check_children_first(backend.settings.redis_url, jobs)
+
+
+async def test_deep_chain(backend: Backend, workers: Workers) -> None:
+    workers.start()
+    tree = node("n-0", data={"value": 1})
+    for depth in range(1, 30):
+        tree = node(f"n-{depth}", "value", tree, data={"value": 1})
+    flow = await backend.api.create(tree)
+    done = await backend.api.wait_flow(flow["id"])
+    assert done["status"] == "completed"
+    jobs = await backend.api.jobs(flow["id"])
+    assert jobs["n-29"]["result"] == 30
+    check_children_first(backend.settings.redis_url, jobs)
+
+
+async def test_mixed_queues_and_workers(backend: Backend, workers: Workers) -> None:
+    workers.start(queues="jobQueue")
+    workers.start(queues="webhooks,flowQueue")
+    await wait_workers(backend.api, 2)
+    tree = node(
+        "root",
+        "collect",
+        node("a", data={"value": 1}, queue="webhooks"),
+        node("b", "value", node("b1", data={"value": 2}, queue="flowQueue"), data={"value": 3}),
+        queue="jobQueue",
+    )
+    flow = await backend.api.create(tree)
+    done = await backend.api.wait_flow(flow["id"])
+    assert done["status"] == "completed"
+    jobs = await backend.api.jobs(flow["id"])
+    assert jobs["root"]["result"] == {"children": {"a": 1, "b": 5}, "ignored": {}}
+    check_children_first(backend.settings.redis_url, jobs)
+    assert all(job["startedAt"] and job["finishedAt"] for job in jobs.values())
+
+
+async def test_flow_created_before_any_worker_waits_for_one(
+    backend: Backend, workers: Workers
+) -> None:
+    flow = await backend.api.create(node("root", "value", node("a", data={"value": 2})))
+    jobs = await backend.api.jobs(flow["id"])
+    assert jobs["a"]["status"] == "waiting"
+    workers.start()
+    done = await backend.api.wait_flow(flow["id"])
+    assert done["status"] == "completed"
