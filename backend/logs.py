@@ -66,19 +66,40 @@ def _kv_value(value: Any) -> str:
     return json.dumps(text)
 
 
+# aiohttp's access log passes each format item as an extra; these are our names.
+_ACCESS_FIELDS = {
+    "remote_address": "remote",
+    "first_request_line": "request",
+    "response_status": "status",
+    "response_size": "bytes",
+    "request_time_frac": "seconds",
+}
+
+
+def record_fields(record: logging.LogRecord, formatter: logging.Formatter) -> dict[str, Any]:
+    """The ordered fields of one log line."""
+    fields: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+    }
+    extra = extras(record)
+    if record.name == "aiohttp.access":
+        fields["msg"] = "request"
+        fields.update({name: extra[key] for key, name in _ACCESS_FIELDS.items() if key in extra})
+    else:
+        fields["msg"] = record.getMessage()
+        fields.update(extra)
+    if record.exc_info:
+        fields["exc"] = formatter.formatException(record.exc_info)
+    return fields
+
+
 class KeyValueFormatter(logging.Formatter):
     """``ts=... level=... logger=... msg="..." key=value ...`` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields.update(extras(record) if record.name != "aiohttp.access" else {})
-        if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+        fields = record_fields(record, self)
         line = " ".join(f"{key}={_kv_value(value)}" for key, value in fields.items())
         return redact(line)
 
@@ -87,20 +108,13 @@ class JsonFormatter(logging.Formatter):
     """The same fields as :class:`KeyValueFormatter`, as one JSON object per line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields.update(extras(record) if record.name != "aiohttp.access" else {})
-        if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
+        fields = record_fields(record, self)
         return redact(json.dumps(fields, default=str))
 
 
-# aiohttp's access log with no request headers at all (Authorization is one).
-ACCESS_LOG_FORMAT = 'remote=%a request="%r" status=%s bytes=%b seconds=%Tf'
+# aiohttp's access log with no request headers at all (Authorization is one);
+# the formatters print its items as fields (see _ACCESS_FIELDS).
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf'
 
 
 class _Handler(logging.StreamHandler[TextIO]):
