@@ -1,0 +1,230 @@
+"""The glue between the network client, the pure state and the Qt models.
+
+Theory of operation. Websocket messages go through :class:`FlowdeskState`,
+whose change records are handed to the models (``FlowListModel.apply``) and
+re-emitted as Qt signals for the views (``jobChanged``, ``jobsLoaded``,
+``alert``). User intents arrive as plain method calls and run as asyncio
+tasks on the qasync loop, so no slot ever blocks on the network. Failures of
+those tasks are reported through ``failed`` (shown in the status bar), never
+raised into Qt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.client.errors import ClientError
+from desktop.client.records import JSON, FlowInfo, FlowStatus, JobInfo, ServerMessage
+from desktop.client.rest import JobDetail, RestClient
+from desktop.client.ws import LinkStatus, LiveClient
+from desktop.models.flow_list import FlowListModel
+from desktop.models.overview import QueueCountsModel, WorkersModel
+from desktop.state import (
+    Change,
+    FlowAdded,
+    FlowChanged,
+    FlowdeskState,
+    FlowRemoved,
+    JobChanged,
+    JobFinished,
+    JobsLoaded,
+    flow_alert,
+)
+from desktop.throughput import Throughput
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 200
+
+
+class Controller(QObject):
+    jobsLoaded = Signal(str, str, object)  # flow id, root job id, {jobId: JobInfo}
+    jobChanged = Signal(object)  # JobInfo of the shown flow
+    jobDetailLoaded = Signal(object)  # JobDetail
+    flowRemoved = Signal(str)
+    linkChanged = Signal(object)  # LinkStatus
+    workersChanged = Signal(int)
+    alert = Signal(str, object)  # Alert value, FlowInfo
+    failed = Signal(str)  # a human-readable error
+    throughputChanged = Signal()
+
+    def __init__(self, url: str, token: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.url = url
+        self.rest = RestClient(url, token)
+        self.live = LiveClient(
+            url,
+            token,
+            on_message=self._on_message,
+            on_resync=self._on_resync,
+            on_status=self.linkChanged.emit,
+        )
+        self.state = FlowdeskState()
+        self.flows = FlowListModel(self)
+        self.queues = QueueCountsModel(self)
+        self.workers = WorkersModel(self)
+        self.throughput = Throughput()
+        self.current_flow: str | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.flows.fetchRequested.connect(lambda cursor: self.spawn(self.fetch_more(cursor)))
+
+    # --- task plumbing ---------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` on the loop; report its failure instead of raising."""
+        task = asyncio.get_event_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if isinstance(exc, ClientError):
+            self.failed.emit(str(exc))
+        elif exc is not None:
+            log.error("background task failed", exc_info=exc)
+            self.failed.emit(f"internal error: {exc!r}")
+
+    async def start(self) -> None:
+        self.live.start()
+        await asyncio.gather(self.reload_flows(), self.refresh_overview())
+
+    async def close(self) -> None:
+        await self.live.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.rest.close()
+
+    # --- loading ---------------------------------------------------------------
+
+    async def reload_flows(self) -> None:
+        page = await self.rest.list_flows(
+            limit=PAGE_SIZE, status=self.flows.status_filter, search=self.flows.search or None
+        )
+        self.state.load_flows(page.items)
+        self.flows.reset_page(page.items, page.next_cursor)
+
+    async def fetch_more(self, cursor: str) -> None:
+        page = await self.rest.list_flows(
+            limit=PAGE_SIZE,
+            cursor=cursor,
+            status=self.flows.status_filter,
+            search=self.flows.search or None,
+        )
+        self.state.load_flows(page.items)
+        self.flows.append_page(page.items, page.next_cursor)
+
+    def set_filter(self, status: FlowStatus | None, search: str) -> None:
+        self.flows.set_filter(status, search)
+        self.spawn(self.reload_flows())
+
+    async def select_flow(self, flow_id: str) -> None:
+        if self.current_flow is not None and self.current_flow != flow_id:
+            self.state.untrack(self.current_flow)
+        self.current_flow = flow_id
+        self.state.track(flow_id)
+        flow = self.state.flows.get(flow_id) or await self.rest.get_flow(flow_id)
+        jobs = await self.rest.flow_tree(flow_id)
+        if self.current_flow != flow_id:
+            return  # the user moved on while we were loading
+        self._dispatch(self.state.load_jobs(flow_id, jobs))
+        if flow.id not in self.state.flows:
+            self.state.load_flows([flow])
+
+    async def load_job(self, job_id: str) -> JobDetail:
+        detail = await self.rest.job_detail(job_id)
+        self.jobDetailLoaded.emit(detail)
+        return detail
+
+    async def refresh_overview(self) -> None:
+        queues, workers = await asyncio.gather(self.rest.queues(), self.rest.workers())
+        self.queues.set_rows(queues)
+        self.workers.set_rows(workers)
+        self.workersChanged.emit(len(workers))
+
+    async def reload_all(self) -> None:
+        await self.reload_flows()
+        if self.current_flow is not None:
+            await self.select_flow(self.current_flow)
+        await self.refresh_overview()
+
+    # --- actions ---------------------------------------------------------------
+
+    async def create_flow(self, request: Mapping[str, JSON]) -> FlowInfo:
+        flow = await self.rest.create_flow(request)
+        self._dispatch(self.state.load_flows([flow]))
+        return flow
+
+    async def retry_job(self, job_id: str) -> None:
+        await self.rest.retry_job(job_id)
+
+    async def cancel_flow(self, flow_id: str) -> None:
+        await self.rest.cancel_flow(flow_id)
+
+    async def retry_flow(self, flow_id: str) -> None:
+        await self.rest.retry_flow(flow_id)
+
+    # --- live ------------------------------------------------------------------
+
+    def _on_message(self, message: ServerMessage) -> None:
+        try:
+            changes = self.state.apply(message)
+        except ValueError as exc:
+            log.warning("ignoring %s: %s", message.type, exc)
+            return
+        self._dispatch(changes)
+
+    def _on_resync(self, reason: str) -> None:
+        log.info("resync: %s", reason)
+        self.spawn(self.reload_all())
+
+    def _dispatch(self, changes: list[Change]) -> None:
+        flow_changes: list[Change] = []
+        finished = False
+        for change in changes:
+            if isinstance(change, FlowAdded | FlowChanged | FlowRemoved):
+                flow_changes.append(change)
+                if not isinstance(change, FlowRemoved):
+                    self._maybe_alert(change)
+                else:
+                    self.flowRemoved.emit(change.flow_id)
+            elif isinstance(change, JobChanged) and change.job.flow_id == self.current_flow:
+                self.jobChanged.emit(change.job)
+            elif isinstance(change, JobsLoaded) and change.flow_id == self.current_flow:
+                flow = self.state.flows.get(change.flow_id)
+                jobs = self.state.jobs.get(change.flow_id, {})
+                root = flow.root_job_id if flow else self._root_of(jobs)
+                self.jobsLoaded.emit(change.flow_id, root, dict(jobs))
+            elif isinstance(change, JobFinished):
+                self.throughput.record(change.status, change.finished_at)
+                finished = True
+        if flow_changes:
+            self.flows.apply(flow_changes)
+        if finished:
+            self.throughputChanged.emit()
+
+    @staticmethod
+    def _root_of(jobs: Mapping[str, JobInfo]) -> str:
+        return next((j.job_id for j in jobs.values() if j.parent_id is None), "")
+
+    def _maybe_alert(self, change: FlowAdded | FlowChanged) -> None:
+        previous = change.previous if isinstance(change, FlowChanged) else None
+        kind = flow_alert(previous, change.flow)
+        if kind is not None:
+            self.alert.emit(kind.value, change.flow)
+
+    def now_minute(self) -> int:
+        return int(time.time() // 60)
+
+    @property
+    def link(self) -> LinkStatus:
+        return self.live.status
