@@ -10,6 +10,7 @@ only its owner can read.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -39,8 +40,8 @@ class Endpoint:
 async def start_embedded(settings: Any = None) -> Endpoint:
     """Start the in-process backend; raise with a clear message if it cannot."""
     try:
-        from backend.embedded import start_embedded as start
-    except ImportError as exc:
+        start = importlib.import_module("backend.embedded").start_embedded
+    except (ImportError, AttributeError) as exc:
         raise ConnectionError_(
             "The embedded backend is not available in this build "
             f"({exc}). Start a server with `backend serve` and use "

@@ -47,6 +47,7 @@ class Controller(QObject):
     jobChanged = Signal(object)  # JobInfo of the shown flow
     jobDetailLoaded = Signal(object)  # JobDetail
     flowRemoved = Signal(str)
+    flowUpdated = Signal(object)  # FlowInfo, added or changed
     linkChanged = Signal(object)  # LinkStatus
     workersChanged = Signal(int)
     alert = Signal(str, object)  # Alert value, FlowInfo
@@ -195,6 +196,7 @@ class Controller(QObject):
                 flow_changes.append(change)
                 if not isinstance(change, FlowRemoved):
                     self._maybe_alert(change)
+                    self.flowUpdated.emit(change.flow)
                 else:
                     self.flowRemoved.emit(change.flow_id)
             elif isinstance(change, JobChanged) and change.job.flow_id == self.current_flow:

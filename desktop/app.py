@@ -1,0 +1,131 @@
+"""Start the window: parse arguments, connect, run Qt and asyncio on one qasync loop.
+
+``run`` is the whole application as one coroutine (connect, show, wait for
+the window to close, shut down), so tests and ``--screenshot`` drive exactly
+what a user runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from desktop import app_version
+from desktop.client.records import FlowInfo, FlowStatus
+from desktop.connection import ConnectionError_, Endpoint, remote, start_embedded
+from desktop.controller import Controller
+from desktop.theme import icon
+from desktop.views.main_window import MainWindow
+from desktop.views.new_flow import load_templates
+
+DEMO_TIMEOUT = 120.0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="flowdesk",
+        description="Flowdesk desktop: watch and steer flows of jobs live. "
+        "Starts an embedded backend unless --remote is given.",
+    )
+    parser.add_argument("--version", action="version", version=f"flowdesk {app_version()}")
+    parser.add_argument("--remote", metavar="URL", help="connect to a `backend serve` at URL")
+    parser.add_argument("--token", help="API token for --remote")
+    parser.add_argument(
+        "--screenshot", metavar="PATH", type=Path, help="save a PNG of the window and exit"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="with --screenshot: run a demo flow to completion first"
+    )
+    args = parser.parse_args(argv)
+    if args.remote and not args.token:
+        parser.error("--remote needs --token")
+    if args.demo and not args.screenshot:
+        parser.error("--demo is used with --screenshot")
+    return args
+
+
+async def connect(args: argparse.Namespace) -> Endpoint:
+    if args.remote:
+        return remote(args.remote, args.token)
+    return await start_embedded()
+
+
+async def run_demo_to_end(window: MainWindow) -> None:
+    flow = await window.controller.create_flow(json.loads(load_templates()["demo"]))
+    window.show_flow(flow.id)
+    finished = asyncio.Event()
+
+    def check(info: FlowInfo) -> None:
+        if info.id == flow.id and info.status is not FlowStatus.ACTIVE:
+            finished.set()
+
+    window.controller.flowUpdated.connect(check)
+    check(window.controller.state.flows.get(flow.id, flow))
+    async with asyncio.timeout(DEMO_TIMEOUT):
+        await finished.wait()
+    await asyncio.sleep(0.5)  # let the last updates paint
+
+
+async def screenshot(window: MainWindow, path: Path, demo: bool) -> None:
+    if demo:
+        await run_demo_to_end(window)
+    else:
+        await asyncio.sleep(1.0)
+    window.tree.fit()
+    await asyncio.sleep(0.2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(path), "PNG"):
+        raise OSError(f"could not write {path}")
+
+
+async def run(app: QApplication, args: argparse.Namespace) -> int:
+    try:
+        endpoint = await connect(args)
+    except ConnectionError_ as exc:
+        print(f"flowdesk: {exc}", file=sys.stderr)
+        return 2
+    controller = Controller(endpoint.url, endpoint.token)
+    window = MainWindow(controller, endpoint.label)
+    closed = asyncio.get_running_loop().create_future()
+
+    def on_closed() -> None:
+        if not closed.done():
+            closed.set_result(None)
+
+    app.lastWindowClosed.connect(on_closed)
+    window.show()
+    try:
+        await controller.start()
+        if args.screenshot is not None:
+            await screenshot(window, args.screenshot, args.demo)
+            window.close()
+        else:
+            await closed
+    finally:
+        await controller.close()
+        if endpoint.close is not None:
+            await endpoint.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Flowdesk")
+    app.setOrganizationName("flowdesk")
+    app.setApplicationVersion(app_version())
+    app.setWindowIcon(icon("flowdesk"))
+    app.setQuitOnLastWindowClosed(False)  # the coroutine decides when to stop
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with contextlib.closing(loop):
+        return int(loop.run_until_complete(run(app, args)))

@@ -1,0 +1,272 @@
+"""The main window: flow list | tree over job details, a queues page, menus, status bar.
+
+It wires views to the controller and nothing else: views emit intents, the
+controller runs them as tasks, and its signals come back to the views.
+Geometry, splitter positions and notification settings persist in QSettings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QSystemTrayIcon,
+    QTabWidget,
+)
+
+from desktop import app_version
+from desktop.client.errors import ApiError
+from desktop.client.records import FlowInfo, JobInfo
+from desktop.client.ws import LinkState, LinkStatus
+from desktop.controller import Controller
+from desktop.state import Alert
+from desktop.theme import icon
+from desktop.views.flow_list import FlowListPanel
+from desktop.views.flow_tree import FlowTreeView
+from desktop.views.job_details import JobDetailsPanel
+from desktop.views.new_flow import NewFlowDialog, load_templates
+from desktop.views.queues_page import QueuesPage
+
+OVERVIEW_REFRESH_MS = 5000
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: Controller, mode: str, settings: QSettings | None = None):
+        super().__init__()
+        self.controller = controller
+        self.settings = settings or QSettings("flowdesk", "flowdesk")
+        self.setWindowTitle("Flowdesk")
+        self.setWindowIcon(icon("flowdesk"))
+        self.flow_list = FlowListPanel(controller.flows)
+        self.tree = FlowTreeView()
+        self.details = JobDetailsPanel()
+        self.queues_page = QueuesPage(controller.queues, controller.workers)
+        self.right = QSplitter(Qt.Orientation.Vertical)
+        self.right.addWidget(self.tree)
+        self.right.addWidget(self.details)
+        self.right.setStretchFactor(0, 3)
+        self.main_split = QSplitter(Qt.Orientation.Horizontal)
+        self.main_split.addWidget(self.flow_list)
+        self.main_split.addWidget(self.right)
+        self.main_split.setStretchFactor(1, 2)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.main_split, "Flows")
+        self.tabs.addTab(self.queues_page, "Queues && workers")
+        self.setCentralWidget(self.tabs)
+        self.new_flow_dialog: NewFlowDialog | None = None
+        self.notifications: list[tuple[str, str]] = []  # (title, text) shown, for tests
+        self._build_status_bar(mode)
+        self._build_menus()
+        self._build_tray()
+        self._connect()
+        self._overview_timer = QTimer(self, interval=OVERVIEW_REFRESH_MS)
+        self._overview_timer.timeout.connect(self._refresh_overview)
+        self._overview_timer.start()
+        self.restore_layout()
+
+    # --- construction ----------------------------------------------------------
+
+    def _build_status_bar(self, mode: str) -> None:
+        self.mode_label = QLabel(f"Mode: {mode}")
+        self.server_label = QLabel(f"Server: {self.controller.url}")
+        self.link_label = QLabel("Connecting…")
+        self.workers_label = QLabel("Workers: ?")
+        bar = self.statusBar()
+        for label in (self.mode_label, self.server_label, self.link_label, self.workers_label):
+            bar.addPermanentWidget(label)
+
+    def _action(self, text: str, slot: Any, shortcut: Any = None, icon_name: str = "") -> QAction:
+        action = QAction(icon(icon_name) if icon_name else QAction().icon(), text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        keys = QKeySequence.StandardKey
+        self.new_flow_action = self._action("&New flow…", self.open_new_flow, keys.New, "new-flow")
+        self.demo_action = self._action("Run &demo flow", self.run_demo, None, "demo")
+        quit_action = self._action("&Quit", self.close, keys.Quit)
+        self.refresh_action = self._action("&Refresh", self.refresh, "F5", "refresh")
+        self.find_action = self._action("&Find…", self.flow_list.focus_search, keys.Find)
+        self.zoom_in_action = self._action("Zoom &in", self.tree.zoom_in, "Ctrl+=", "zoom-in")
+        self.zoom_out_action = self._action("Zoom &out", self.tree.zoom_out, "Ctrl+-", "zoom-out")
+        self.fit_action = self._action("&Fit tree", self.tree.fit, "Ctrl+0", "fit")
+        self.notify_action = QAction("Notify when flows fail or get stuck", self, checkable=True)
+        self.notify_done_action = QAction("Notify when flows complete", self, checkable=True)
+        about = self._action("&About Flowdesk", self.show_about)
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([self.new_flow_action, self.demo_action])
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        view_menu = menu.addMenu("&View")
+        view_menu.addActions([self.refresh_action, self.find_action])
+        view_menu.addSeparator()
+        view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
+        settings_menu = menu.addMenu("&Settings")
+        settings_menu.addActions([self.notify_action, self.notify_done_action])
+        menu.addMenu("&Help").addAction(about)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.addActions([self.new_flow_action, self.demo_action, self.refresh_action])
+        toolbar.addSeparator()
+        toolbar.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
+
+    def _build_tray(self) -> None:
+        self.tray: QSystemTrayIcon | None = None
+        if QSystemTrayIcon.isSystemTrayAvailable():
+            self.tray = QSystemTrayIcon(icon("flowdesk"), self)
+            self.tray.setToolTip("Flowdesk")
+            self.tray.show()
+
+    def _connect(self) -> None:
+        c = self.controller
+        self.flow_list.flowSelected.connect(lambda fid: c.spawn(c.select_flow(fid)))
+        self.flow_list.filterChanged.connect(c.set_filter)
+        self.tree.jobSelected.connect(lambda jid: c.spawn(c.load_job(jid)))
+        self.details.retryJobRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
+        self.details.cancelFlowRequested.connect(lambda fid: c.spawn(c.cancel_flow(fid)))
+        self.details.retryFlowRequested.connect(lambda fid: c.spawn(c.retry_flow(fid)))
+        c.jobsLoaded.connect(self._on_jobs_loaded)
+        c.jobChanged.connect(self._on_job_changed)
+        c.jobDetailLoaded.connect(self.details.show_detail)
+        c.linkChanged.connect(self._on_link)
+        c.workersChanged.connect(lambda n: self.workers_label.setText(f"Workers: {n}"))
+        c.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        c.alert.connect(self._on_alert)
+        c.throughputChanged.connect(self._update_chart)
+
+    # --- controller signals ----------------------------------------------------
+
+    def _on_jobs_loaded(self, flow_id: str, root_id: str, jobs: dict[str, JobInfo]) -> None:
+        self.tree.show_jobs(root_id, jobs)
+        shown = self.details.job
+        if shown is None or shown.flow_id != flow_id:
+            self.tree.select_job(root_id)
+
+    def _on_job_changed(self, job: JobInfo) -> None:
+        self.tree.update_job(job)
+        self.details.update_job(job)
+
+    def _on_link(self, status: LinkStatus) -> None:
+        text = {
+            LinkState.CONNECTED: "● Connected",
+            LinkState.CONNECTING: "◌ Connecting…",
+            LinkState.CLOSED: "○ Closed",
+        }.get(status.state)
+        if text is None:
+            retry = f", retrying in {status.retry_in:.1f} s" if status.retry_in else ""
+            text = f"✗ Disconnected ({status.detail}{retry})"
+        self.link_label.setText(text)
+
+    def _on_alert(self, kind: str, flow: FlowInfo) -> None:
+        wanted = self.notify_done_action if kind == Alert.COMPLETED else self.notify_action
+        if not wanted.isChecked():
+            return
+        title = f"Flow {kind}: {flow.name}"
+        text = (
+            flow.stuck.reason if flow.stuck is not None else f"{flow.done}/{flow.total} jobs done"
+        )
+        self.notifications.append((title, text))
+        if self.tray is not None:
+            level = QSystemTrayIcon.MessageIcon.Warning
+            if kind == Alert.COMPLETED:
+                level = QSystemTrayIcon.MessageIcon.Information
+            self.tray.showMessage(title, text, level, 8000)
+
+    def _update_chart(self) -> None:
+        chart = self.queues_page.chart
+        chart.set_buckets(self.controller.throughput.buckets(self.controller.now_minute()))
+
+    def _refresh_overview(self) -> None:
+        self.controller.spawn(self.controller.refresh_overview())
+        self._update_chart()
+
+    # --- actions ---------------------------------------------------------------
+
+    def refresh(self) -> None:
+        self.controller.spawn(self.controller.reload_all())
+
+    def open_new_flow(self) -> NewFlowDialog:
+        dialog = NewFlowDialog(self)
+        dialog.submitted.connect(
+            lambda request: self.controller.spawn(self._submit(dialog, request))
+        )
+        self.new_flow_dialog = dialog
+        dialog.open()
+        return dialog
+
+    async def _submit(self, dialog: NewFlowDialog, request: Any) -> None:
+        try:
+            flow = await self.controller.create_flow(request)
+        except ApiError as exc:
+            dialog.show_error(exc.path, exc.message)
+            return
+        except Exception as exc:
+            dialog.show_error(None, str(exc))
+            raise
+        dialog.submit_finished()
+        dialog.accept()
+        self.show_flow(flow.id)
+
+    def run_demo(self) -> None:
+        self.controller.spawn(self.start_demo())
+
+    async def start_demo(self) -> FlowInfo:
+        import json
+
+        templates = load_templates()
+        flow = await self.controller.create_flow(json.loads(templates["demo"]))
+        self.show_flow(flow.id)
+        return flow
+
+    def show_flow(self, flow_id: str) -> None:
+        self.tabs.setCurrentIndex(0)
+        if not self.flow_list.select_flow(flow_id):
+            self.controller.spawn(self.controller.select_flow(flow_id))
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Flowdesk",
+            f"<b>Flowdesk</b> {app_version()}<br>Run and watch trees of jobs.<br>"
+            f"Server: {self.controller.url}",
+        )
+
+    # --- persistence -----------------------------------------------------------
+
+    def restore_layout(self) -> None:
+        s = self.settings
+        geometry = s.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        for key, splitter in (("window/main", self.main_split), ("window/right", self.right)):
+            value = s.value(key)
+            if value is not None:
+                splitter.restoreState(value)
+        self.notify_action.setChecked(s.value("notify/failures", True, type=bool) is True)
+        self.notify_done_action.setChecked(s.value("notify/completed", False, type=bool) is True)
+
+    def save_layout(self) -> None:
+        s = self.settings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/main", self.main_split.saveState())
+        s.setValue("window/right", self.right.saveState())
+        s.setValue("notify/failures", self.notify_action.isChecked())
+        s.setValue("notify/completed", self.notify_done_action.isChecked())
+        s.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        self._overview_timer.stop()
+        super().closeEvent(event)
