@@ -101,17 +101,16 @@ def _from_pydantic(node_path: str, exc: pydantic.ValidationError) -> ValidationE
 
 def json_depth(value: JSON) -> int:
     """Nesting depth of a JSON value (a scalar is 0), computed without recursion."""
+    if not isinstance(value, dict | list):
+        return 0
     deepest = 0
-    stack: list[tuple[JSON, int]] = [(value, 0)]
+    stack: list[tuple[dict[str, JSON] | list[JSON], int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            depth += 1
-            stack.extend((child, depth) for child in item.values())
-        elif isinstance(item, list):
-            depth += 1
-            stack.extend((child, depth) for child in item)
         deepest = max(deepest, depth)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return deepest
 
 
@@ -150,6 +149,8 @@ class _TreeChecker:
         self.nodes: list[FlowNode] = []
         self.children_of: list[list[int]] = []
         self.job_id_paths: dict[str, str] = {}
+        # Generated trees repeat the same options; building JobOptions is the costly part.
+        self._options: dict[JobOpts, JobOptions] = {}
 
     def check_node(self, path: str, raw: JSON) -> FlowNode:
         try:
@@ -229,6 +230,14 @@ class _TreeChecker:
             for i in range(len(children) - 1, -1, -1):
                 stack.append((f"{prefix}[{i}]", children[i], depth + 1, index))
 
+    def options(self, opts: JobOpts | None) -> JobOptions:
+        if opts is None or opts.job_id is not None:
+            return to_options(opts)
+        cached = self._options.get(opts)
+        if cached is None:
+            cached = self._options[opts] = to_options(opts)
+        return cached
+
     def build(self) -> JobSpec:
         built: dict[int, JobSpec] = {}
         # Pre-order puts every child after its parent, so reverse order builds leaves first.
@@ -238,7 +247,7 @@ class _TreeChecker:
                 name=node.name,
                 queue_name=node.queue_name,
                 data=node.data,
-                opts=to_options(node.opts),
+                opts=self.options(node.opts),
                 children=tuple(built.pop(c) for c in self.children_of[index]),
             )
         return built[0]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -19,7 +19,8 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex digits (uuid4's shape, a quarter of its cost)."""
+    return os.urandom(16).hex()
 
 
 def now_ms() -> int:

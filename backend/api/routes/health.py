@@ -22,10 +22,13 @@ log = logging.getLogger("backend.api")
 
 
 async def sqlite_check(request: web.Request) -> dict[str, Any]:
-    db = request.app[STORE].db
-    async with db.read() as conn, conn.execute("SELECT 1") as cursor:
-        row = await cursor.fetchone()
-    return {"ok": row is not None and row[0] == 1, "schemaVersion": await db.schema_version()}
+    async with request.app[STORE].db.read() as conn:
+        async with conn.execute("SELECT 1") as cursor:
+            row = await cursor.fetchone()
+        async with conn.execute("PRAGMA user_version") as cursor:
+            version = await cursor.fetchone()
+    ok = row is not None and row[0] == 1
+    return {"ok": ok, "schemaVersion": None if version is None else version[0]}
 
 
 async def _probe(name: str, check: Any) -> dict[str, Any]:
