@@ -64,17 +64,14 @@ class JobOpts(WireModel):
 
     @model_validator(mode="after")
     def _one_failure_policy(self) -> JobOpts:
-        chosen = [
-            name
-            for name in (
-                "fail_parent_on_failure",
-                "ignore_dependency_on_failure",
-                "remove_dependency_on_failure",
-                "continue_parent_on_failure",
-            )
-            if getattr(self, name)
-        ]
-        if len(chosen) > 1:
+        # a plain sum: this runs once per job of every created flow
+        chosen = (
+            self.fail_parent_on_failure
+            + self.ignore_dependency_on_failure
+            + self.remove_dependency_on_failure
+            + self.continue_parent_on_failure
+        )
+        if chosen > 1:
             raise ValueError(
                 "at most one of failParentOnFailure, ignoreDependencyOnFailure, "
                 "removeDependencyOnFailure, continueParentOnFailure may be set"
