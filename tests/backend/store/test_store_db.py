@@ -99,6 +99,7 @@ async def test_concurrent_transactions_do_not_interleave(tmp_path: Path) -> None
             async with db.transaction() as conn:
                 async with conn.execute("SELECT value FROM meta WHERE key = 'n'") as cursor:
                     row = await cursor.fetchone()
+                assert row is not None
                 await asyncio.sleep(0)  # let the others try to get in
                 await conn.execute("UPDATE meta SET value = ? WHERE key = 'n'", (int(row[0]) + 1,))
 

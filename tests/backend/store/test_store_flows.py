@@ -21,8 +21,7 @@ from backend.domain.tree import JobSpec
 from backend.errors import Conflict, NotFound
 from backend.store.events import Event, events_after
 from backend.store.store import Store
-
-from .conftest import jobs_of, leaf, make_flow
+from tests.backend.store.store_helpers import jobs_of, leaf, make_flow
 
 
 async def all_events(store: Store) -> list[Event]:

@@ -18,8 +18,7 @@ from backend.store.migrate import (
     split_statements,
 )
 from backend.store.store import Store
-
-from .conftest import make_flow
+from tests.backend.store.store_helpers import make_flow
 
 
 def first_migration_only(tmp_path: Path) -> Path:

@@ -10,8 +10,7 @@ import pytest
 from backend.domain.models import Flow, FlowStatus, User
 from backend.domain.tree import JobSpec
 from backend.store.store import Store
-
-from .conftest import leaf, make_flow
+from tests.backend.store.store_helpers import leaf, make_flow
 
 
 async def create_flows(

@@ -17,8 +17,7 @@ import pytest
 from backend.domain.models import FlowStatus, JobState, User
 from backend.domain.tree import JobSpec
 from backend.store.store import Store
-
-from .conftest import leaf, make_flow
+from tests.backend.store.store_helpers import leaf, make_flow
 
 
 def reads_whole_table(line: str) -> bool:

@@ -10,8 +10,7 @@ from backend.domain.models import User
 from backend.errors import Conflict, NotFound, ValidationError
 from backend.store.store import Store
 from backend.store.users import TOKEN_PREFIX, hash_token
-
-from .conftest import Clock
+from tests.backend.store.store_helpers import Clock
 
 
 async def test_create_user_returns_user_and_a_working_token(store: Store, clock: Clock) -> None:
