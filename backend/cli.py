@@ -22,6 +22,7 @@ from aiohttp import web
 
 from backend.api.app import ExtraCtx, create_app
 from backend.api.context import package_version
+from backend.api.routes.execution import routes as execution_routes
 from backend.errors import ConfigError, FlowdeskError, MigrationError
 from backend.logs import ACCESS_LOG_FORMAT, configure_logging
 from backend.settings import SPECS, SPECS_BY_NAME, Settings, Spec, describe, load_settings
@@ -34,10 +35,12 @@ T = TypeVar("T")
 def execution_contexts(settings: Settings) -> list[ExtraCtx]:
     """Services that run for the server's lifetime besides the API.
 
-    The execution layer (dispatcher, event consumer, stall detector) plugs in
-    here; each entry is an aiohttp cleanup context or an async context manager.
+    The execution layer (dispatcher, event consumer, monitor, and an
+    in-process worker when ``--tasks`` names modules) runs as long as the app.
     """
-    return []
+    from backend.api.routes.execution import execution_ctx
+
+    return [execution_ctx(settings)]
 
 
 def _typed(spec: Spec) -> Callable[[str], Any]:
@@ -155,6 +158,7 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
             settings,
             store,
             extra_ctx=[*execution_contexts(settings), *extra_ctx],
+            extra_routes=[execution_routes],
             close_store=True,
         )
 

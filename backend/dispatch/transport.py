@@ -88,7 +88,10 @@ class RedisTransport:
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
-            raise BrokerUnavailable(f"cannot reach Redis at {self.url}: {exc}") from exc
+            raise BrokerUnavailable(
+                f"cannot reach Redis at {self.url}: {exc} (start Redis, point --redis-url "
+                "at it, or run without it with --in-memory-broker and --tasks)"
+            ) from exc
         await self._ensure_group()
 
     async def _ensure_group(self) -> None:

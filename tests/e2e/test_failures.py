@@ -164,7 +164,7 @@ async def test_cancel_flow(backend: Backend, workers: Workers) -> None:
     assert jobs["running"]["result"] is None
     assert jobs["root"]["status"] == "cancelled"
     assert "root" not in {r["job"] for r in runs(backend.settings.redis_url)}
-    status, body = await backend.api.call("POST", f"/flows/{flow['id']}/cancel")
+    status, _body = await backend.api.call("POST", f"/flows/{flow['id']}/cancel")
     assert status == 409
 
 

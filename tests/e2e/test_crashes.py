@@ -1,0 +1,153 @@
+"""Crash safety: a worker or the backend killed with SIGKILL, Redis restarted empty.
+
+Checked from both sides: the database (every flow completes, values right,
+nothing recorded twice) and the tasks' own run records (no parent started
+before all its children ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from backend.settings import Settings
+from backend.store.store import Store
+from tests.conftest import RedisServer, free_port
+from tests.e2e.kit import ROOT, Api, Backend, Workers, node, runs, wait_workers
+
+
+def children_first(redis_url: str, jobs: dict[str, dict[str, Any]]) -> None:
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for run in runs(redis_url):
+        by_job.setdefault(run["job"], []).append(run)
+    for job in jobs.values():
+        for child in job["children"]:
+            completed_runs = by_job[child]
+            parent_runs = by_job[job["jobId"]]
+            assert min(r["start"] for r in parent_runs) >= min(r["end"] for r in completed_runs)
+
+
+async def test_worker_killed_mid_task_job_runs_again(backend: Backend, workers: Workers) -> None:
+    first = workers.start()
+    await wait_workers(backend.api, 1)
+    flow = await backend.api.create(
+        node("root", "value", node("slow", "slow", data={"seconds": 2, "value": 4}))
+    )
+    await backend.api.wait_flow(flow["id"], done=lambda f: f["counts"]["active"] == 1)
+    workers.kill(first)
+    workers.start()
+    done = await backend.api.wait_flow(flow["id"], within=40)
+    assert done["status"] == "completed"
+    jobs = await backend.api.jobs(flow["id"])
+    assert jobs["slow"]["attemptsMade"] >= 2  # the lost attempt counts
+    assert jobs["root"]["result"] == 4
+    assert Counter(r["job"] for r in runs(backend.settings.redis_url))["root"] == 1
+
+
+class BackendProcess:
+    """``python -m backend serve`` as a real process that tests can SIGKILL."""
+
+    def __init__(self, settings: Settings, logdir: Path) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.logdir = logdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        s = self.settings
+        args = [
+            sys.executable, "-m", "backend", "serve", "--port", str(self.port),
+            "--db", str(s.db), "--redis-url", s.redis_url,
+            "--heartbeat-interval", str(s.heartbeat_interval),
+            "--stall-timeout", str(s.stall_timeout),
+        ]  # fmt: skip
+        self.starts += 1
+        with (self.logdir / f"backend-{self.starts}.log").open("wb") as log:
+            self.proc = subprocess.Popen(
+                args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )  # fmt: skip
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    async def wait_ready(self, api: Api) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, _ = await api.call("GET", "/health")
+                if status == 200:
+                    return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail((self.logdir / f"backend-{self.starts}.log").read_text())
+            await asyncio.sleep(0.1)
+
+
+async def test_backend_killed_repeatedly_loses_nothing(
+    settings: Settings, workers: Workers, tmp_path: Path
+) -> None:
+    async with await Store.open(settings.db) as store:
+        _user, token = await store.create_user("alice")
+    server = BackendProcess(settings, tmp_path)
+    server.start()
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, f"http://127.0.0.1:{server.port}", token)
+        await server.wait_ready(api)
+        workers.start()
+        workers.start()
+        flows = []
+        for f in range(3):
+            leaves = [node(f"f{f}-leaf-{i}", data={"value": i, "sleep": 0.05}) for i in range(40)]
+            mids = [node(f"f{f}-mid-{m}", "value", *leaves[m * 10 : m * 10 + 10]) for m in range(4)]
+            flows.append(await api.create(node(f"f{f}-root", "value", *mids)))
+        for _ in range(3):
+            await asyncio.sleep(0.7)
+            server.kill()
+            server.start()
+            await server.wait_ready(api)
+        for flow in flows:
+            done = await api.wait_flow(flow["id"], within=90)
+            assert done["status"] == "completed"
+            jobs = await api.jobs(flow["id"])
+            assert jobs[flow["rootJobId"]]["result"] == sum(range(40))
+            children_first(settings.redis_url, jobs)
+        server.kill()
+    async with await Store.open(settings.db) as store, store.db.read() as conn:
+        async with conn.execute("PRAGMA integrity_check") as cursor:
+            assert (await cursor.fetchone())[0] == "ok"
+        async with conn.execute(
+            "SELECT count(*) FROM events WHERE type = 'flow:job:updated' "
+            "AND json_extract(payload, '$.status') = 'completed'"
+        ) as cursor:
+            completions = (await cursor.fetchone())[0]
+    assert completions == 3 * 45  # every job's completion recorded exactly once
+
+
+async def test_redis_restarted_empty_every_flow_completes(
+    backend: Backend, workers: Workers, redis_server: RedisServer
+) -> None:
+    workers.start()
+    await wait_workers(backend.api, 1)
+    leaves = [node(f"leaf-{i}", "slow", data={"seconds": 1, "value": i}) for i in range(5)]
+    flow = await backend.api.create(node("root", "value", *leaves))
+    await backend.api.wait_flow(flow["id"], done=lambda f: f["counts"]["active"] >= 1)
+    redis_server.restart_empty()
+    done = await backend.api.wait_flow(flow["id"], within=60)
+    assert done["status"] == "completed"
+    jobs = await backend.api.jobs(flow["id"])
+    assert jobs["root"]["result"] == sum(range(5))
