@@ -24,6 +24,8 @@ routes = web.RouteTableDef()
     responses={200: JobDetail},
     errors=(404,),
     path_params={"jobId": "the job's jobId (its taskiq task id)"},
+    description="The job as in `GET /flows/{id}/jobs`, plus `logs`: every line its task "
+    "logged through its context, oldest first, with the attempt that logged it.",
 )
 async def get_job(request: web.Request) -> web.Response:
     store, user = request.app[STORE], current_user(request)

@@ -35,30 +35,31 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
 
 
 @pytest.fixture
-def recorder() -> ResponseRecorder:
-    return ResponseRecorder()
+async def make_api(
+    aiohttp_client: AiohttpClient, store: Store
+) -> AsyncIterator[Callable[..., Awaitable[Api]]]:
+    """Build and start apps over the test's store; on teardown, every JSON body
+    each app answered must match the schema its ``/openapi.json`` documents."""
+    made: list[tuple[web.Application, ResponseRecorder]] = []
 
-
-@pytest.fixture
-def make_api(
-    aiohttp_client: AiohttpClient, store: Store, recorder: ResponseRecorder
-) -> Callable[..., Awaitable[Api]]:
     async def make(settings: Settings, **kwargs: Any) -> Api:
         app = create_app(settings, store, **kwargs)
+        recorder = ResponseRecorder()
         app.middlewares.insert(0, recorder.middleware)
         client = await aiohttp_client(app)
-        _, alice = await store.create_user("alice")
-        _, bob = await store.create_user("bob")
+        made.append((app, recorder))
+        if len(made) == 1:
+            _, alice = await store.create_user("alice")
+            _, bob = await store.create_user("bob")
+        else:
+            alice, bob = await store.issue_token("alice"), await store.issue_token("bob")
         return Api(client, store, app, alice, bob)
 
-    return make
+    yield make
+    for app, recorder in made:
+        recorder.check(app[OPENAPI_DOC])
 
 
 @pytest.fixture
-async def api(
-    make_api: Callable[..., Awaitable[Api]], settings: Settings, recorder: ResponseRecorder
-) -> AsyncIterator[Api]:
-    made = await make_api(settings)
-    yield made
-    # Every JSON body a test saw must match the schema the document promises.
-    recorder.check(made.app[OPENAPI_DOC])
+async def api(make_api: Callable[..., Awaitable[Api]], settings: Settings) -> Api:
+    return await make_api(settings)
