@@ -98,6 +98,7 @@ class Database:
         # transaction: the dispatcher and websocket hub wake on them.
         self.commit_listeners: list[Callable[[], None]] = []
         self._write_lock = asyncio.Lock()
+        self._writer_task: asyncio.Task[object] | None = None
         self._all_readers = readers
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         for reader in readers:
@@ -162,10 +163,14 @@ class Database:
         """One write transaction: committed if the block ends normally,
         rolled back if it raises (or is cancelled).
 
-        Transactions do not nest; do not call another ``transaction()`` or a
-        store write method from inside the block (it would deadlock on the lock).
+        Transactions do not nest: calling ``transaction()`` (or a store write
+        method) inside the block raises RuntimeError instead of deadlocking.
         """
+        task = asyncio.current_task()
+        if task is not None and task is self._writer_task:
+            raise RuntimeError("Database.transaction() does not nest")
         async with self._write_lock:
+            self._writer_task = task
             conn = self.conn
             try:
                 await conn.execute("BEGIN IMMEDIATE")
@@ -174,6 +179,8 @@ class Database:
             except BaseException:
                 await _finish(conn, "ROLLBACK")
                 raise
+            finally:
+                self._writer_task = None
         for listener in list(self.commit_listeners):
             listener()
 

@@ -126,7 +126,9 @@ class FlowQueries:
                 if "UNIQUE" not in str(exc):
                     raise
                 repeated = [j for j, n in Counter(job.job_id for job in jobs).items() if n > 1]
-                raise _duplicate_conflict(min(repeated) if repeated else "?") from exc
+                if not repeated:  # a generated id met a stored one: vanishingly rare
+                    raise Conflict(str(exc), code="duplicate_job_id") from exc
+                raise _duplicate_conflict(min(repeated)) from exc
             await append_event(
                 conn, EventType.FLOW_CREATED, flow.id, user_id, flow_payload(flow),
                 flow.created_at,

@@ -162,3 +162,20 @@ async def test_cancelled_read_returns_its_connection_to_the_pool(tmp_path: Path)
         with pytest.raises(asyncio.CancelledError):
             await task
         assert await asyncio.wait_for(count(db, "meta"), 5) == 0
+
+
+async def test_nested_transaction_is_an_error_not_a_deadlock(tmp_path: Path) -> None:
+    async with await Database.open(tmp_path / "f.db") as db:
+
+        async def nested() -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO meta VALUES ('outer', '1')")
+                async with db.transaction():
+                    pass
+
+        with pytest.raises(RuntimeError, match="does not nest"):
+            await asyncio.wait_for(nested(), 5)
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO meta VALUES ('after', '1')")
+        async with db.read() as conn, conn.execute("SELECT key FROM meta") as cursor:
+            assert [row[0] for row in await cursor.fetchall()] == ["after"]
