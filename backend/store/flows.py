@@ -29,9 +29,6 @@ from backend.store.rows import (
     rows_to_jobs,
 )
 
-_FLOW_NOT_FOUND = "no flow with id {!r}"
-_JOB_NOT_FOUND = "no job with id {!r}"
-
 
 def like_pattern(search: str) -> str:
     r"""A LIKE pattern matching ``search`` as a literal substring (``\`` escapes)."""
@@ -45,7 +42,19 @@ async def _owned_flow_row(conn: aiosqlite.Connection, user_id: str, flow_id: str
     ) as cursor:
         row = await cursor.fetchone()
     if row is None:
-        raise NotFound(_FLOW_NOT_FOUND.format(flow_id), code="flow_not_found")
+        raise NotFound(f"no flow with id {flow_id!r}", code="flow_not_found")
+    return row
+
+
+async def _owned_job_row(conn: aiosqlite.Connection, user_id: str, job_id: str) -> sqlite3.Row:
+    async with conn.execute(
+        "SELECT j.* FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
+        "WHERE j.job_id = ? AND f.user_id = ?",
+        (job_id, user_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(f"no job with id {job_id!r}", code="job_not_found")
     return row
 
 
@@ -198,29 +207,13 @@ class FlowQueries:
 
     async def get_job(self, user_id: str, job_id: str) -> Job:
         """The job with this ``jobId`` in one of the user's flows. NotFound."""
-        async with (
-            self.db.read() as conn,
-            conn.execute(
-                "SELECT j.* FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
-                "WHERE j.job_id = ? AND f.user_id = ?",
-                (job_id, user_id),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
-        if row is None:
-            raise NotFound(_JOB_NOT_FOUND.format(job_id), code="job_not_found")
-        return row_to_job(row)
+        async with self.db.read() as conn:
+            return row_to_job(await _owned_job_row(conn, user_id, job_id))
 
     async def job_logs(self, user_id: str, job_id: str) -> list[JobLog]:
         """The log lines of the user's job, oldest first. NotFound."""
         async with self.db.read() as conn:
-            async with conn.execute(
-                "SELECT 1 FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
-                "WHERE j.job_id = ? AND f.user_id = ?",
-                (job_id, user_id),
-            ) as cursor:
-                if await cursor.fetchone() is None:
-                    raise NotFound(_JOB_NOT_FOUND.format(job_id), code="job_not_found")
+            await _owned_job_row(conn, user_id, job_id)
             async with conn.execute(
                 "SELECT attempt, message, created_at FROM job_logs WHERE job_id = ? ORDER BY id",
                 (job_id,),

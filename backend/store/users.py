@@ -50,6 +50,20 @@ async def _user_by_name(conn: aiosqlite.Connection, name: str) -> User | None:
     return None if row is None else row_to_user(row)
 
 
+async def _insert_user(conn: aiosqlite.Connection, user: User) -> None:
+    await conn.execute(
+        "INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)",
+        (user.id, user.name, user.created_at),
+    )
+
+
+async def _require_user(conn: aiosqlite.Connection, name: str) -> User:
+    user = await _user_by_name(conn, name)
+    if user is None:
+        raise NotFound(f"no user named {name!r}", code="user_not_found")
+    return user
+
+
 class UserQueries:
     """Users and tokens; mixed into :class:`backend.store.store.Store`."""
 
@@ -63,10 +77,7 @@ class UserQueries:
         user = User(id=uuid.uuid4().hex, name=name, created_at=self.clock())
         async with self.db.transaction() as conn:
             try:
-                await conn.execute(
-                    "INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)",
-                    (user.id, user.name, user.created_at),
-                )
+                await _insert_user(conn, user)
             except sqlite3.IntegrityError as exc:
                 raise Conflict(f"a user named {name!r} already exists", code="user_exists") from exc
             secret = await _insert_token(conn, user.id, user.created_at)
@@ -80,10 +91,7 @@ class UserQueries:
             user = await _user_by_name(conn, name)
             if user is None:
                 user = User(id=uuid.uuid4().hex, name=name, created_at=now)
-                await conn.execute(
-                    "INSERT INTO users (id, name, created_at) VALUES (?, ?, ?)",
-                    (user.id, user.name, user.created_at),
-                )
+                await _insert_user(conn, user)
             secret = await _insert_token(conn, user.id, now)
         return user, secret
 
@@ -104,17 +112,13 @@ class UserQueries:
     async def issue_token(self, user_name: str) -> str:
         """Another token for an existing user. NotFound if there is no such user."""
         async with self.db.transaction() as conn:
-            user = await _user_by_name(conn, user_name)
-            if user is None:
-                raise NotFound(f"no user named {user_name!r}", code="user_not_found")
+            user = await _require_user(conn, user_name)
             return await _insert_token(conn, user.id, self.clock())
 
     async def revoke_tokens(self, user_name: str) -> int:
         """Revoke every live token of the user; return how many. NotFound if no such user."""
         async with self.db.transaction() as conn:
-            user = await _user_by_name(conn, user_name)
-            if user is None:
-                raise NotFound(f"no user named {user_name!r}", code="user_not_found")
+            user = await _require_user(conn, user_name)
             async with conn.execute(
                 "UPDATE tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
                 (self.clock(), user.id),
