@@ -55,7 +55,13 @@ from backend.worker.protocol import (
     WorkerEvent,
     stream_name,
 )
-from backend.worker.runtime import WorkerRuntime, listen_for_cancels, new_worker_id, now_ms
+from backend.worker.runtime import (
+    WorkerRuntime,
+    listen_for_cancels,
+    new_worker_id,
+    now_ms,
+    raise_if_cancelled,
+)
 from backend.worker.sinks import EventSink, QueueSink, RedisStreamSink
 
 logger = logging.getLogger(__name__)
@@ -137,9 +143,9 @@ class FlowdeskStreamBroker(RedisStreamBroker):
         self._stopping = True
         for task in self._background:
             task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._background:
+            # bounded: a task whose cancel a library swallows must not block exit
+            await asyncio.wait(self._background, timeout=2.0)
         self._background = []
         if self._registration is not None:
             with contextlib.suppress(Exception):
@@ -182,8 +188,10 @@ class FlowdeskStreamBroker(RedisStreamBroker):
                 if time.monotonic() >= next_reclaim:
                     entries = await self._reclaim()
                     next_reclaim = time.monotonic() + reclaim_every
+                    raise_if_cancelled()
                 if not entries:
                     entries = await self._read()
+                    raise_if_cancelled()
                 for stream, msg_id, data in entries:
                     self.inflight[(stream, msg_id)] = None
                     yield AckableMessage(data=data, ack=self._acker(stream, msg_id, data))

@@ -119,6 +119,14 @@ class FlowEventsMiddleware(TaskiqMiddleware):
         self.runtime.job_started(message.task_id)
         return message
 
+    def on_error(
+        self, message: TaskiqMessage, result: TaskiqResult[Any], exception: BaseException
+    ) -> None:
+        # Synchronous on purpose: runs right after the task function raised,
+        # with no await in between, so a repeated stop request cannot hit
+        # the event publishing that follows.
+        self.runtime.job_unwound(message.task_id)
+
     async def post_execute(self, message: TaskiqMessage, result: TaskiqResult[Any]) -> None:
         reason = self.runtime.job_finished(message.task_id)
         label = flow_label_of(message)

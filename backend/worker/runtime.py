@@ -31,6 +31,20 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    On Python 3.11, redis-py's reads run inside ``asyncio.timeout``; a cancel
+    that lands as the timeout expires comes back as an ordinary timeout (a
+    ``None`` reply) and the cancel is lost, so a loop that goes on reading
+    never stops. The task still counts the request (``cancelling()``), so
+    loops call this after each Redis call.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def new_worker_id() -> str:
     """Unique per process start: also the stream consumer name."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -43,6 +57,10 @@ class StopReason(enum.StrEnum):
     HANDED_BACK = "handed_back"  # the worker is shutting down: leave it for another
 
 
+# How often a stop request is repeated until the job's task unwinds (see stop()).
+RECANCEL_INTERVAL_S = 0.2
+
+
 @dataclass
 class WorkerRuntime:
     """Mutable state of one worker (one broker in one process)."""
@@ -53,6 +71,7 @@ class WorkerRuntime:
     running: dict[str, asyncio.Task[object]] = field(default_factory=dict)
     stopped: dict[str, StopReason] = field(default_factory=dict)
     handed_back: set[str] = field(default_factory=set)  # never acknowledge these
+    _enforcers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def publish(self, *events: WorkerEvent) -> None:
         await self.sink.publish(events)
@@ -60,33 +79,51 @@ class WorkerRuntime:
     def job_started(self, job_id: str) -> None:
         """Record the current asyncio task as the one running ``job_id``."""
         task = asyncio.current_task()
-        if task is None:
-            return
-        self.running[job_id] = task
-        if job_id in self.stopped:  # a cancel that arrived while the job was starting
-            task.cancel()
+        if task is not None:
+            self.running[job_id] = task
+
+    def job_unwound(self, job_id: str) -> None:
+        """The task function of ``job_id`` has ended (called synchronously).
+
+        From here on a stop request must not reach the task: clear pending
+        cancellations so the rest of the callback (events, ack) awaits normally.
+        """
+        task = self.running.pop(job_id, None)
+        if task is not None and job_id in self.stopped:
+            while task.cancelling():
+                task.uncancel()
 
     def job_finished(self, job_id: str) -> StopReason | None:
         """Forget ``job_id``; returns why it was stopped, if it was."""
-        task = self.running.pop(job_id, None)
+        self.job_unwound(job_id)
         reason = self.stopped.pop(job_id, None)
-        if reason is not None and task is not None:
-            # The receiver caught the CancelledError; clear the request so the
-            # rest of the callback (events, ack) awaits normally.
-            while task.cancelling():
-                task.uncancel()
         if reason is StopReason.HANDED_BACK:
             self.handed_back.add(job_id)
         return reason
 
     def stop(self, job_id: str, reason: StopReason) -> bool:
-        """Cancel ``job_id`` if it runs here; True if it did."""
+        """Cancel ``job_id`` if it runs here; True if it did.
+
+        The cancel is repeated until the task function unwinds, because on
+        Python 3.11 redis-py can swallow a cancellation that arrives during a
+        Redis call (an ``update_progress`` or ``log``, say).
+        """
         task = self.running.get(job_id)
-        if task is None:
-            return False
+        if task is None or job_id in self.stopped:
+            return task is not None
         self.stopped[job_id] = reason
         task.cancel()
+        enforcer = asyncio.create_task(self._enforce_stop(job_id, task))
+        self._enforcers.add(enforcer)
+        enforcer.add_done_callback(self._enforcers.discard)
         return True
+
+    async def _enforce_stop(self, job_id: str, task: asyncio.Task[object]) -> None:
+        while True:
+            await asyncio.sleep(RECANCEL_INTERVAL_S)
+            if self.running.get(job_id) is not task or task.done():
+                return
+            task.cancel()
 
     def hand_back_all(self) -> list[str]:
         """Stop every running job so that its message stays unacknowledged."""
@@ -105,6 +142,7 @@ async def listen_for_cancels(redis: Redis, runtime: WorkerRuntime) -> None:
         await pubsub.subscribe(CANCEL_CHANNEL)
         while True:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            raise_if_cancelled()
             if message is None or message.get("type") != "message":
                 continue
             raw = message["data"]
