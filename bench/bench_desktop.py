@@ -28,6 +28,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from desktop.client.records import JobInfo, JobState, ServerMessage
+from desktop.compat import protect_none
 from desktop.layout import layout
 from desktop.state import FlowdeskState
 from desktop.views.flow_tree import FlowTreeView
@@ -198,6 +199,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     arguments = parser.parse_args()
+    protect_none()
     app = QApplication([])
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop import app_version
 from desktop.client.records import FlowInfo, FlowStatus
+from desktop.compat import protect_none
 from desktop.connection import ConnectionError_, Endpoint, remote, start_embedded
 from desktop.controller import Controller
 from desktop.theme import icon
@@ -118,6 +119,7 @@ async def run(app: QApplication, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    protect_none()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Flowdesk")
