@@ -7,6 +7,7 @@ string keys, so mypy checks every access and nothing is a module global.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -31,8 +32,12 @@ OPENAPI_DOC: web.AppKey[dict[str, Any]] = web.AppKey("openapi_doc")
 USER = web.RequestKey("user", User)
 
 
+@functools.cache
 def package_version() -> str:
-    """The installed distribution's version, or a marker when run from a checkout."""
+    """The installed distribution's version, or a marker when run from a checkout.
+
+    Cached: a metadata lookup scans ``sys.path`` and /health asks on every call.
+    """
     try:
         return importlib.metadata.version("flowdesk")
     except importlib.metadata.PackageNotFoundError:
