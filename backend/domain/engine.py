@@ -154,6 +154,9 @@ class FlowMachine:
         self.stuck = stuck
         self.jobs: dict[str, Job] = {job.job_id: job for job in jobs}
         self.counts: Counter[str] = Counter(job.status.value for job in self.jobs.values())
+        # parent job_id -> children not yet resolved; filled lazily, kept current by _set,
+        # so a completion is O(1) rather than a scan of all its siblings.
+        self._unresolved: dict[str, int] = {}
         self.outcome = Outcome()
         self._rand = rand
         roots = [job for job in self.jobs.values() if job.parent_id is None]
@@ -167,6 +170,9 @@ class FlowMachine:
         if job.status is not old.status:
             self.counts[old.status.value] -= 1
             self.counts[job.status.value] += 1
+            parent = job.parent_id
+            if parent is not None and parent in self._unresolved:
+                self._unresolved[parent] += _resolved(old) - _resolved(job)
         self.jobs[job_id] = job
         self.outcome.patches.setdefault(job_id, {}).update(changes)
         return job
@@ -302,15 +308,15 @@ class FlowMachine:
             self._set_stuck(None)
             return
         parent = self.jobs[job.parent_id]
-        if parent.status is JobState.WAITING_CHILDREN and all(
-            self._resolved(self.jobs[child]) for child in parent.children
-        ):
+        if parent.status is JobState.WAITING_CHILDREN and self._unresolved_children(parent) == 0:
             self._make_ready(parent.job_id, now)
 
-    def _resolved(self, job: Job) -> bool:
-        if job.status is JobState.COMPLETED:
-            return True
-        return job.status is JobState.FAILED and job.opts.on_failure in _RESOLVING_POLICIES
+    def _unresolved_children(self, parent: Job) -> int:
+        count = self._unresolved.get(parent.job_id)
+        if count is None:
+            count = sum(1 for child in parent.children if not _resolved(self.jobs[child]))
+            self._unresolved[parent.job_id] = count
+        return count
 
     def _make_ready(self, job_id: str, now: int) -> None:
         job = self.jobs[job_id]
@@ -443,7 +449,7 @@ class FlowMachine:
     def _reopen(self, job_id: str, now: int) -> None:
         """Make a finished job runnable again, with cancelled children reopened too."""
         job = self.jobs[job_id]
-        pending = [c for c in job.children if not self._resolved(self.jobs[c])]
+        pending = [c for c in job.children if not _resolved(self.jobs[c])]
         for child in pending:
             if self.jobs[child].status is JobState.CANCELLED:
                 self._reopen(child, now)
@@ -486,6 +492,13 @@ class FlowMachine:
             )
         self._set_flow(FlowStatus.CANCELLED, now)
         self._set_stuck(None)
+
+
+def _resolved(job: Job) -> bool:
+    """Whether a child no longer holds its parent back."""
+    if job.status is JobState.COMPLETED:
+        return True
+    return job.status is JobState.FAILED and job.opts.on_failure in _RESOLVING_POLICIES
 
 
 def _failed_by_child(job: Job) -> bool:

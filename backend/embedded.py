@@ -1,0 +1,98 @@
+"""The backend inside another program: the desktop's default, zero-setup mode.
+
+``start_embedded`` runs the same application as ``backend serve`` (API,
+websocket, execution layer) on a free loopback port, with the example tasks
+in an in-process worker. It uses Redis when one answers at the configured URL
+and otherwise taskiq's in-memory broker, and says which in ``mode``. The
+operator gets a local user and a fresh token; earlier tokens of that user are
+revoked so they do not pile up across restarts. The caller talks to it only
+through ``url`` and ``token``, exactly as to a remote server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from backend.api.app import create_app
+from backend.api.routes.execution import EXECUTION, execution_ctx
+from backend.api.routes.execution import routes as execution_routes
+from backend.settings import Settings
+from backend.store.store import Store
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_TASKS = ("backend.examples.tasks",)
+LOCAL_USER = "operator"
+
+
+@dataclass
+class EmbeddedServer:
+    url: str
+    token: str
+    mode: str  # "redis" or "in-memory"
+    runner: web.AppRunner
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+async def redis_reachable(url: str, wait_s: float = 1.0) -> bool:
+    client = Redis.from_url(url, socket_connect_timeout=wait_s, socket_timeout=wait_s)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
+
+
+async def start_embedded(
+    settings: Settings, *, tasks: Sequence[str] = EXAMPLE_TASKS, port: int = 0
+) -> EmbeddedServer:
+    """Start the backend in this event loop on ``127.0.0.1:port`` (0: any free port)."""
+    use_redis = not settings.in_memory_broker and await redis_reachable(settings.redis_url)
+    settings = replace(
+        settings,
+        host="127.0.0.1",
+        tasks=settings.tasks or tuple(tasks),
+        in_memory_broker=not use_redis,
+    )
+    if not use_redis:
+        log.warning(
+            "event=embedded_without_redis redis_url=%s note=%s",
+            settings.redis_url,
+            "no Redis answered; running on the in-memory broker with the in-process worker only",
+        )
+    store = await Store.open(settings.db)
+    try:
+        if await _has_user(store):
+            await store.revoke_tokens(LOCAL_USER)
+        _user, token = await store.get_or_create_local_user(LOCAL_USER)
+        app = create_app(
+            settings,
+            store,
+            extra_ctx=[execution_ctx(settings)],
+            extra_routes=[execution_routes],
+            close_store=True,
+        )
+    except BaseException:
+        await store.close()
+        raise
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    mode = app[EXECUTION].mode
+    log.info("event=embedded_started url=http://127.0.0.1:%d mode=%s", bound, mode)
+    return EmbeddedServer(f"http://127.0.0.1:{bound}", token, mode, runner)
+
+
+async def _has_user(store: Store) -> bool:
+    return any(user.name == LOCAL_USER for user, _live in await store.list_users())
