@@ -46,9 +46,9 @@ def _numbers(value: Any) -> list[float]:
 
 @broker.task(task_name="sum")
 async def sum_children(data: dict[str, Any] | None, ctx: FlowContext = TaskiqDepends()) -> float:  # noqa: B008
-    """Sum the numbers among the children's values, plus ``data["add"]``."""
+    """Sum the numbers among the children's values (nested lists too), plus ``data["add"]``."""
     total = sum(n for value in ctx.children_values.values() for n in _numbers(value))
-    return total + float((data or {}).get("add", 0))
+    return total + sum(_numbers((data or {}).get("add", 0)))
 
 
 class DemoFailure(RuntimeError):

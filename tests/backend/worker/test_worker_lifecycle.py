@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -25,8 +26,8 @@ from tests.backend.worker.workerkit import (
 SHUTDOWN_TIMEOUT = 3.0  # FLOWDESK_SHUTDOWN_TIMEOUT of the workers (workerkit)
 # taskiq's supervisor polls its children every second, then our shutdown runs
 EXIT_BOUND = SHUTDOWN_TIMEOUT + 5.0
-PY312 = Path.home() / ".pyenv/versions/3.12.1/bin/python"
-VENV312 = Path(__file__).resolve().parents[3] / ".venv312/bin/python"
+# A Python 3.12 environment with the worker dependencies (optional; skipped if absent)
+VENV312 = Path(os.environ.get("FLOWDESK_TEST_PY312", "/tmp/flowdesk-venv312/bin/python"))
 
 
 async def registrations(client: aredis.Redis) -> list[WorkerInfo]:
@@ -70,12 +71,10 @@ async def test_idle_worker_stops_promptly_on_signal(
     assert await client.hgetall(WORKERS_KEY) == {}
 
 
-@pytest.mark.skipif(not PY312.exists(), reason="no Python 3.12 at ~/.pyenv/versions/3.12.1")
+@pytest.mark.skipif(not VENV312.exists(), reason="no Python 3.12 venv (FLOWDESK_TEST_PY312)")
 async def test_idle_worker_stops_promptly_on_python_312(
     client: aredis.Redis, start_worker: StartWorker
 ) -> None:
-    if not VENV312.exists():
-        pytest.skip("no .venv312 with the dependencies (see the worker report)")
     worker = await start_worker(python=str(VENV312))
     await asyncio.sleep(1.0)
     worker.signal(signal.SIGTERM)
