@@ -192,8 +192,10 @@ class FlowdeskStreamBroker(RedisStreamBroker):
                 if not entries:
                     entries = await self._read()
                     raise_if_cancelled()
+                # The whole batch is ours from now on: keep it fresh (keepalive)
+                # while it waits for the receiver's capacity, not only once yielded.
+                self.inflight.update(dict.fromkeys((entry[0], entry[1]) for entry in entries))
                 for stream, msg_id, data in entries:
-                    self.inflight[(stream, msg_id)] = None
                     yield AckableMessage(data=data, ack=self._acker(stream, msg_id, data))
         finally:
             self.begin_stop()
