@@ -99,6 +99,30 @@ async def test_job_of_a_killed_worker_runs_again_on_another(
     await wait_until_acked(client, stream_name(QUEUE, "t_sleep"))
 
 
+async def test_live_worker_keeps_its_long_and_buffered_jobs(
+    client: aredis.Redis, events: Events, start_worker: StartWorker
+) -> None:
+    # One task at a time: "long" runs past reclaim_idle (1.5 s) while "queued",
+    # read in the same batch, waits in the worker's buffer for as long.
+    await send(client, "long", "t_sleep", {"seconds": 4})
+    await send(client, "queued", "t_sleep", {"seconds": 0.1})
+    await start_worker(args=("--max-async-tasks", "1"))
+    [first] = await registrations(client)
+    await events.wait_for("long", EventType.ACTIVE)
+    await start_worker()  # idle, reclaiming every 0.75 s: must find nothing to take
+
+    long_final = await events.wait_final("long")
+    queued_final = await events.wait_final("queued")
+
+    owner = long_final.worker_id
+    assert owner == first.id
+    for job in ("long", "queued"):
+        actives = [e for e in events.of(job) if e.type is EventType.ACTIVE]
+        assert [e.worker_id for e in actives] == [owner], job
+    assert queued_final.worker_id == owner
+    assert queued_final.type is EventType.COMPLETED
+
+
 async def test_running_job_is_cancelled_on_request(
     client: aredis.Redis, events: Events, start_worker: StartWorker
 ) -> None:

@@ -71,7 +71,9 @@ def worker_env(redis_url: str, **overrides: str) -> dict[str, str]:
     return env
 
 
-def spawn_worker(python: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    python: str, env: dict[str, str], log: Path, args: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             [
@@ -83,6 +85,7 @@ def spawn_worker(python: str, env: dict[str, str], log: Path) -> subprocess.Pope
                 "tests.tasks.flow_tasks",
                 "--workers",
                 "1",
+                *args,
             ],
             cwd=ROOT,
             env=env,
@@ -111,10 +114,12 @@ StartWorker = Callable[..., Awaitable[WorkerProc]]
 def start_worker(redis_url: str, client: aredis.Redis, tmp_path: Path) -> Iterator[StartWorker]:
     procs: list[WorkerProc] = []
 
-    async def start(python: str = sys.executable, wait: bool = True, **env: str) -> WorkerProc:
+    async def start(
+        python: str = sys.executable, args: tuple[str, ...] = (), wait: bool = True, **env: str
+    ) -> WorkerProc:
         before = await registered_pids(client)
         log = tmp_path / f"worker-{len(procs)}.log"
-        proc = spawn_worker(python, worker_env(redis_url, **env), log)
+        proc = spawn_worker(python, worker_env(redis_url, **env), log, args)
         worker = WorkerProc(proc, log)
         procs.append(worker)
         if wait:
