@@ -1,9 +1,12 @@
-"""The ``backend`` command: serve the API, migrate the database, manage users.
+"""The ``backend`` command: serve the API, run a worker, manage users and the database.
 
 Every setting in ``backend.settings.SPECS`` becomes a flag of ``serve``,
 generated from that table with its environment variable and default in the
 help, so ``backend serve --help`` is the configuration reference. ``migrate``
 and ``user`` take the few settings they need (``--db``, ``--config``).
+``worker`` replaces itself with ``taskiq worker backend.worker:broker
+MODULES`` (settings passed on as environment variables, the shutdown timeout
+as taskiq's flags), and ``backup`` copies the database online.
 Tokens are printed once, as the last line of output, so scripts can take
 ``| tail -n1``; they are never logged.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -26,6 +30,7 @@ from backend.api.routes.execution import routes as execution_routes
 from backend.errors import ConfigError, FlowdeskError, MigrationError
 from backend.logs import ACCESS_LOG_FORMAT, configure_logging
 from backend.settings import SPECS, SPECS_BY_NAME, Settings, Spec, describe, load_settings
+from backend.store.backup import backup_database
 from backend.store.store import Store
 
 log = logging.getLogger("backend")
@@ -78,6 +83,46 @@ def add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] | No
     )  # fmt: skip
 
 
+# The settings a standalone worker reads (backend.worker builds its broker from them).
+WORKER_SETTINGS = (
+    "redis_url", "allowed_queues", "queues", "max_result_bytes", "max_json_depth",
+    "heartbeat_interval", "reclaim_idle", "shutdown_timeout", "log_level",
+)  # fmt: skip
+
+
+def _env_text(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def worker_command(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[list[str], dict[str, str]]:
+    """The ``taskiq worker`` command line and environment for ``backend worker``.
+
+    Flags given to ``backend worker`` become ``FLOWDESK_*`` variables (the
+    broker in ``backend.worker`` reads settings from the environment); the
+    shutdown timeout bounds both the wait for running tasks and the broker's
+    shutdown, so a stop takes at most about twice ``shutdown_timeout``.
+    """
+    env = dict(os.environ)
+    for name in WORKER_SETTINGS:
+        if getattr(args, name, None) is not None:
+            env[SPECS_BY_NAME[name].env] = _env_text(getattr(args, name))
+    if args.config is not None:
+        env["FLOWDESK_CONFIG"] = str(args.config)
+    timeout = str(settings.shutdown_timeout)
+    argv = [
+        sys.executable, "-m", "taskiq", "worker", "backend.worker:broker", *args.modules,
+        "--workers", str(args.workers), "--log-level", settings.log_level.upper(),
+        "--wait-tasks-timeout", timeout, "--shutdown-timeout", timeout,
+    ]  # fmt: skip
+    return argv, env
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backend",
@@ -96,6 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database, then exit")
     add_setting_flags(migrate, ["db", "log_level"])
+
+    worker = commands.add_parser(
+        "worker", help="run a taskiq worker for task MODULES (execs 'taskiq worker')"
+    )
+    worker.add_argument("modules", nargs="+", metavar="MODULE", help="task modules to import")
+    worker.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="worker processes (default 1)"
+    )
+    add_setting_flags(worker, WORKER_SETTINGS)
+
+    backup = commands.add_parser(
+        "backup", help="copy the database to PATH while the backend runs (SQLite backup API)"
+    )
+    backup.add_argument("path", type=Path, metavar="PATH", help="file to write (mode 0600)")
+    backup.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
+    add_setting_flags(backup, ["db", "log_level"])
 
     user = commands.add_parser("user", help="manage users and their API tokens")
     actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -183,6 +244,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging(settings.log_level, args.log_format)
         if args.command == "serve":
             serve(settings)
+        elif args.command == "worker":
+            argv, env = worker_command(args, settings)
+            os.execvpe(argv[0], argv, env)  # noqa: S606 - replaces this process on purpose
+        elif args.command == "backup":
+            result = asyncio.run(backup_database(settings.db, args.path, overwrite=args.overwrite))
+            print(
+                f"backed up {settings.db} to {result.path} ({result.size_bytes} bytes, "
+                f"schema version {result.schema_version})"
+            )
         elif args.command == "migrate":
             version = asyncio.run(_with_store(settings, _migrate))
             print(f"database {settings.db} is at schema version {version}")
