@@ -89,6 +89,13 @@ class Settings:
     event_batch: int = 1_000
     events_retention_days: float = 7.0
     events_retention_count: int = 1_000_000
+    events_prune_interval: float = 60.0
+    ws_batch_window: float = 0.05
+    ws_batch_max: int = 500
+    ws_max_lag: int = 20_000
+    ws_heartbeat: float = 20.0
+    ws_max_message_bytes: int = 4096
+    ws_auth_check_interval: float = 5.0
     shutdown_timeout: float = 10.0
     log_level: str = "INFO"
 
@@ -120,6 +127,13 @@ _HELP = {
     "event_batch": "most worker events applied in one SQLite transaction",
     "events_retention_days": "days the event log keeps events for websocket replay",
     "events_retention_count": "most events the event log keeps",
+    "events_prune_interval": "seconds between prunings of the event log",
+    "ws_batch_window": "seconds a websocket waits to batch more events into one frame",
+    "ws_batch_max": "most events in one websocket frame",
+    "ws_max_lag": "events a websocket client may fall behind the log before it is told to resync",
+    "ws_heartbeat": "seconds between websocket pings (a peer that misses a pong is closed)",
+    "ws_max_message_bytes": "largest client websocket message (closed with 1009 above)",
+    "ws_auth_check_interval": "seconds between re-checks of open websockets' tokens",
     "shutdown_timeout": "seconds a graceful shutdown may take",
     "log_level": "logging level (DEBUG, INFO, WARNING, ERROR)",
 }
