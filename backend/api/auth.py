@@ -16,6 +16,8 @@ from backend.domain.models import User
 from backend.errors import Unauthorized
 
 PUBLIC_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+# Browsers cannot set headers on a websocket upgrade, so /ws also accepts ?token=.
+QUERY_TOKEN_PATHS = frozenset({"/ws"})
 
 
 def bearer_token(header: str | None) -> str:
@@ -29,11 +31,19 @@ def bearer_token(header: str | None) -> str:
     return token
 
 
+def request_token(request: web.Request) -> str:
+    """The request's token: its ``Authorization`` header, or ``?token=`` where allowed."""
+    header = request.headers.get("Authorization")
+    if header is None and request.path in QUERY_TOKEN_PATHS and "token" in request.query:
+        return request.query["token"]
+    return bearer_token(header)
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in PUBLIC_PATHS:
         return await handler(request)
-    token = bearer_token(request.headers.get("Authorization"))
+    token = request_token(request)
     user = await request.app[STORE].user_for_token(token)
     if user is None:
         raise Unauthorized("unknown or revoked token")
