@@ -36,7 +36,12 @@ _ERROR_TEXT = {
     422: "A field or query parameter is invalid; `path` names it.",
     500: "Unexpected server error (`internal_error`); details are in the server log.",
 }
-_SUCCESS_TEXT = {200: "OK", 201: "Created", 204: "No content"}
+_SUCCESS_TEXT = {
+    101: "Switching protocols: the websocket is open",
+    200: "OK",
+    201: "Created",
+    204: "No content",
+}
 
 Mode = Literal["validation", "serialization"]
 
@@ -93,8 +98,8 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, Any]) -> d
         entry: dict[str, Any] = {"description": _SUCCESS_TEXT.get(status, "OK")}
         if model is not None:
             entry["content"] = _json(refs[(model, "serialization")])
-        elif op.media_type == "text/html":
-            entry["content"] = {"text/html": {"schema": {"type": "string"}}}
+        elif op.media_type != "application/json":
+            entry["content"] = {op.media_type: {"schema": {"type": "string"}}}
         responses[str(status)] = entry
     statuses = set(op.errors) | {500}
     if op.auth:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel
 
 _ATTR = "__flowdesk_operation__"
 
 F = TypeVar("F", bound=Callable[..., Any])
+MediaType: TypeAlias = Literal["application/json", "text/html", "text/plain"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Operation:
     errors: tuple[int, ...] = ()  # besides 401 (when authenticated) and 500
     auth: bool = True
     description: str = ""
-    media_type: Literal["application/json", "text/html"] = "application/json"
+    media_type: MediaType = "application/json"
     path_params: Mapping[str, str] = field(default_factory=dict)  # name -> description
     request_example: Any = None
 
@@ -55,7 +56,7 @@ def operation(
     errors: tuple[int, ...] = (),
     auth: bool = True,
     description: str = "",
-    media_type: Literal["application/json", "text/html"] = "application/json",
+    media_type: MediaType = "application/json",
     path_params: Mapping[str, str] | None = None,
     request_example: Any = None,
 ) -> Callable[[F], F]:
