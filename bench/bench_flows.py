@@ -26,7 +26,6 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from redis.asyncio import Redis  # noqa: E402
 
 from backend.dispatch.service import Execution  # noqa: E402
-from backend.domain.tree import JobSpec, flatten  # noqa: E402
 from backend.domain.models import FlowStatus  # noqa: E402
+from backend.domain.tree import JobSpec, flatten  # noqa: E402
 from backend.settings import Settings  # noqa: E402
 from backend.store.store import Store  # noqa: E402
 from tests.conftest import RedisServer  # noqa: E402
@@ -88,11 +87,13 @@ def leaf(i: int) -> JobSpec:
 
 def shapes(wide: int) -> dict[str, list[JobSpec]]:
     chain = leaf(0)
-    for depth in range(1, 200):
+    for _depth in range(1, 200):
         chain = JobSpec(name="noop", queue_name="jobQueue", children=(chain,))
     return {
         f"wide (1 root + {wide} leaves)": [
-            JobSpec(name="noop", queue_name="jobQueue", children=tuple(leaf(i) for i in range(wide)))
+            JobSpec(
+                name="noop", queue_name="jobQueue", children=tuple(leaf(i) for i in range(wide))
+            )
         ],
         "many (200 flows x 11 jobs)": [
             JobSpec(name="noop", queue_name="jobQueue", children=tuple(leaf(i) for i in range(10)))
@@ -103,9 +104,9 @@ def shapes(wide: int) -> dict[str, list[JobSpec]]:
 
 
 async def _active_flows(store: Store) -> int:
-    async with store.db.read() as conn:
-        async with conn.execute("SELECT count(*) FROM flows WHERE status = 'active'") as cursor:
-            row = await cursor.fetchone()
+    query = "SELECT count(*) FROM flows WHERE status = 'active'"
+    async with store.db.read() as conn, conn.execute(query) as cursor:
+        row = await cursor.fetchone()
     return int(row[0]) if row else 0
 
 
@@ -135,9 +136,9 @@ async def bench_flowdesk(url: str, roots: list[JobSpec], workdir: Path) -> tuple
         while await _active_flows(store):
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - start
-        async with store.db.read() as conn:
-            async with conn.execute("SELECT DISTINCT status FROM flows") as cursor:
-                assert [row[0] async for row in cursor] == [FlowStatus.COMPLETED.value]
+        query = "SELECT DISTINCT status FROM flows"
+        async with store.db.read() as conn, conn.execute(query) as cursor:
+            assert [row[0] async for row in cursor] == [FlowStatus.COMPLETED.value]
         return jobs / elapsed, jobs
     finally:
         await execution.close()

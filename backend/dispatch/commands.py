@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import aiosqlite
 
+from backend.dispatch.cache import MachineCache
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.transport import Transport
@@ -31,8 +32,10 @@ class FlowCommands:
         transport: Transport,
         dispatcher: Dispatcher,
         notifier: CommitNotifier,
+        cache: MachineCache,
         clock: Callable[[], int],
     ) -> None:
+        self.cache = cache
         self.db = db
         self.transport = transport
         self.dispatcher = dispatcher
@@ -70,7 +73,8 @@ class FlowCommands:
             except InvalidTransition as exc:
                 raise Conflict(str(exc), code="invalid_state") from exc
             outcome = machine.take_outcome()
-            seqs = await write_outcome(conn, flow, machine, outcome, now)
+            seqs, _flow = await write_outcome(conn, flow, machine, outcome, now)
+            self.cache.invalidate(flow_id)
             updated = await load_flow(conn, flow_id)
         assert updated is not None
         self.notifier.committed(seqs)

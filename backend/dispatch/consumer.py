@@ -14,8 +14,10 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
+import aiosqlite
 from redis.exceptions import RedisError
 
+from backend.dispatch.cache import MachineCache
 from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.transport import Received, Transport
 from backend.domain.engine import Event, EventType
@@ -62,6 +64,7 @@ class EventConsumer:
         transport: Transport,
         notifier: CommitNotifier,
         on_ready: Callable[[], None],
+        cache: MachineCache,
         batch: int,
         clock: Callable[[], int],
     ) -> None:
@@ -69,6 +72,7 @@ class EventConsumer:
         self.transport = transport
         self.notifier = notifier
         self.on_ready = on_ready
+        self.cache = cache
         self.batch = batch
         self.clock = clock
         self.applied = 0  # counters for /metrics
@@ -105,29 +109,46 @@ class EventConsumer:
         now = self.clock()
         seqs: list[int] = []
         became_ready = False
-        async with self.db.transaction() as conn:
-            flow_of = await flow_ids_of_jobs(conn, {e.job_id for e in lifecycle})
-            by_flow: dict[str, list[WorkerEvent]] = {}
-            for event in lifecycle:
-                flow_id = flow_of.get(event.job_id)
-                if flow_id is not None:  # events of deleted flows are dropped
-                    by_flow.setdefault(flow_id, []).append(event)
-            for flow_id, flow_events in by_flow.items():
-                flow = await load_flow(conn, flow_id)
-                if flow is None:
-                    continue
-                machine = await load_machine(conn, flow)
-                for event in flow_events:
-                    machine.apply(to_engine_event(event))
-                outcome = machine.take_outcome()
-                self.applied += outcome.applied
-                self.stale += outcome.stale
-                became_ready = became_ready or any(
-                    patch.get("dispatched") is False for patch in outcome.patches.values()
-                )
-                seqs += await write_outcome(conn, flow, machine, outcome, now)
-            await append_logs(conn, logs)
+        touched: list[str] = []
+        try:
+            async with self.db.transaction() as conn:
+                flow_of = await flow_ids_of_jobs(conn, {e.job_id for e in lifecycle})
+                by_flow: dict[str, list[WorkerEvent]] = {}
+                for event in lifecycle:
+                    flow_id = flow_of.get(event.job_id)
+                    if flow_id is not None:  # events of deleted flows are dropped
+                        by_flow.setdefault(flow_id, []).append(event)
+                for flow_id, flow_events in by_flow.items():
+                    touched.append(flow_id)
+                    written, ready = await self._apply_flow(conn, flow_id, flow_events, now)
+                    seqs += written
+                    became_ready = became_ready or ready
+                await append_logs(conn, logs)
+        except BaseException:
+            self.cache.invalidate_all(touched)  # their machines may be ahead of the rollback
+            raise
         self.last_event_time = max(e.time for e in events)
         self.notifier.committed(seqs)
         if became_ready:
             self.on_ready()
+
+    async def _apply_flow(
+        self, conn: aiosqlite.Connection, flow_id: str, events: list[WorkerEvent], now: int
+    ) -> tuple[list[int], bool]:
+        cached = self.cache.get(flow_id)
+        if cached is None:
+            flow = await load_flow(conn, flow_id)
+            if flow is None:
+                return [], False
+            machine = await load_machine(conn, flow)
+        else:
+            flow, machine = cached
+        for event in events:
+            machine.apply(to_engine_event(event))
+        outcome = machine.take_outcome()
+        self.applied += outcome.applied
+        self.stale += outcome.stale
+        ready = any(patch.get("dispatched") is False for patch in outcome.patches.values())
+        seqs, flow = await write_outcome(conn, flow, machine, outcome, now)
+        self.cache.put(flow, machine)
+        return seqs, ready

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
+from backend.dispatch.cache import MachineCache
 from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Outgoing, Transport
@@ -74,9 +75,11 @@ class Dispatcher:
         transport: Transport,
         registry: WorkerRegistry,
         notifier: CommitNotifier,
+        cache: MachineCache,
         settings: Settings,
         clock: Callable[[], int],
     ) -> None:
+        self.cache = cache
         self.db = db
         self.transport = transport
         self.registry = registry
@@ -136,6 +139,7 @@ class Dispatcher:
                 await self.transport.send([build_outgoing(item) for item in sendable])
                 async with self.db.transaction() as conn:
                     seqs = await mark_dispatched(conn, [item.job for item in sendable], now)
+                    self.cache.note_sent(item.job for item in sendable)
                 self.notifier.committed(seqs)
                 self.sent += len(sendable)
                 total += len(sendable)
@@ -163,7 +167,11 @@ class Dispatcher:
                             job.name,
                             job.queue_name,
                         )
-                seqs += await write_outcome(conn, flow, machine, machine.take_outcome(), now)
+                written, _flow = await write_outcome(
+                    conn, flow, machine, machine.take_outcome(), now
+                )
+                seqs += written
+                self.cache.invalidate(flow_id)
         self.notifier.committed(seqs)
         self.poke()  # a failure may have released a parent (ignore/continue policies)
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 
 from redis.exceptions import RedisError
 
+from backend.dispatch.cache import MachineCache
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.registry import WorkerRegistry
@@ -50,6 +51,7 @@ class Monitor:
         registry: WorkerRegistry,
         dispatcher: Dispatcher,
         notifier: CommitNotifier,
+        cache: MachineCache,
         interval: float,
         clock: Callable[[], int],
     ) -> None:
@@ -59,6 +61,7 @@ class Monitor:
         self.dispatcher = dispatcher
         self.notifier = notifier
         self.interval = interval
+        self.cache = cache
         self.clock = clock
         self.stalled = 0  # counters for /metrics
         self.redis_resets = 0
@@ -149,7 +152,11 @@ class Monitor:
                     continue
                 machine = await load_machine(conn, flow)
                 done += sum(1 for job_id in job_ids if action(machine, job_id, now))
-                seqs += await write_outcome(conn, flow, machine, machine.take_outcome(), now)
+                written, _flow = await write_outcome(
+                    conn, flow, machine, machine.take_outcome(), now
+                )
+                seqs += written
+                self.cache.invalidate(flow_id)
             if extra is not None:
                 await extra(conn)  # type: ignore[misc]
         self.notifier.committed(seqs)

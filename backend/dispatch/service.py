@@ -25,6 +25,7 @@ from typing import Any
 
 from taskiq.receiver import Receiver
 
+from backend.dispatch.cache import MachineCache
 from backend.dispatch.commands import FlowCommands
 from backend.dispatch.consumer import EventConsumer
 from backend.dispatch.dispatcher import Dispatcher
@@ -124,12 +125,14 @@ class Execution:
         self.transport = transport
         self.clock = clock
         self.notifier = CommitNotifier()
+        self.cache = MachineCache()
         self.registry = WorkerRegistry(transport, settings.stall_timeout, clock)
         self.dispatcher = Dispatcher(
             db=db,
             transport=transport,
             registry=self.registry,
             notifier=self.notifier,
+            cache=self.cache,
             settings=settings,
             clock=clock,
         )
@@ -138,6 +141,7 @@ class Execution:
             transport=transport,
             notifier=self.notifier,
             on_ready=self.dispatcher.poke,
+            cache=self.cache,
             batch=settings.event_batch,
             clock=clock,
         )
@@ -147,6 +151,7 @@ class Execution:
             registry=self.registry,
             dispatcher=self.dispatcher,
             notifier=self.notifier,
+            cache=self.cache,
             interval=settings.heartbeat_interval,
             clock=clock,
         )
@@ -155,6 +160,7 @@ class Execution:
             transport=transport,
             dispatcher=self.dispatcher,
             notifier=self.notifier,
+            cache=self.cache,
             clock=clock,
         )
         self.worker: InProcessWorker | None = None

@@ -164,7 +164,7 @@ class FlowMachine:
 
     # -- bookkeeping -------------------------------------------------------------
 
-    def _set(self, job_id: str, **changes: Any) -> Job:
+    def _set(self, job_id: str, *, record: bool = True, **changes: Any) -> Job:
         old = self.jobs[job_id]
         job = dataclasses.replace(old, **changes)
         if job.status is not old.status:
@@ -174,7 +174,8 @@ class FlowMachine:
             if parent is not None and parent in self._unresolved:
                 self._unresolved[parent] += _resolved(old) - _resolved(job)
         self.jobs[job_id] = job
-        self.outcome.patches.setdefault(job_id, {}).update(changes)
+        if record:
+            self.outcome.patches.setdefault(job_id, {}).update(changes)
         return job
 
     def _set_flow(self, status: FlowStatus, now: int) -> None:
@@ -344,6 +345,16 @@ class FlowMachine:
                 reason = f"job {job.job_id} ({job.name}) failed: {message}".rstrip(": ")
                 return StuckInfo(job_id=job.job_id, reason=reason + "; retry it to continue")
         return None
+
+    def note_sent(self, job_id: str) -> None:
+        """The dispatcher sent the job's message and stored that; mirror it here.
+
+        Bookkeeping for a machine kept between batches, not a decision: it
+        records no patch.
+        """
+        job = self.jobs.get(job_id)
+        if job is not None and job.status in _RUNNABLE and not job.dispatched:
+            self._set(job_id, record=False, status=JobState.WAITING, dispatched=True, run_at=None)
 
     # -- backend findings --------------------------------------------------------
 

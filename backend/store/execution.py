@@ -10,6 +10,7 @@ here decides anything: the rules live in ``backend.domain.engine``.
 from __future__ import annotations
 
 import json
+import random
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 import aiosqlite
 
 from backend.domain.engine import FlowMachine, Outcome
-from backend.domain.models import FailurePolicy, Flow, Job, JobState
+from backend.domain.models import JSON, FailurePolicy, Flow, Job, JobState
 from backend.schemas import FlowJobResponse
 from backend.store.events import EventType, append_event, flow_payload
 from backend.store.rows import JOB_COLUMNS, dumps, dumps_nullable, row_to_flow, row_to_job
@@ -73,58 +74,83 @@ async def load_machine(conn: aiosqlite.Connection, flow: Flow) -> FlowMachine:
         (flow.id,),
     ) as cursor:
         jobs = [row_to_job(row) async for row in cursor]
-    return FlowMachine(flow.status, jobs, stuck=flow.stuck)
+    return FlowMachine(flow.status, jobs, stuck=flow.stuck, rand=random.random)
 
 
 async def write_outcome(
     conn: aiosqlite.Connection, flow: Flow, machine: FlowMachine, outcome: Outcome, now: int
-) -> list[int]:
-    """Persist what ``outcome`` changed, append its events; returns their seqs."""
-    seqs: list[int] = []
+) -> tuple[list[int], Flow]:
+    """Persist what ``outcome`` changed and append its events.
+
+    Returns the new events' seqs and the flow as it now stands. Rows are
+    updated with one ``executemany`` per distinct set of changed columns, and
+    events are appended with one ``executemany``, so a batch of a thousand
+    completions is a handful of statements.
+    """
     if not outcome.changed:
-        return seqs
+        return [], flow
+    by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for job_id, patch in outcome.patches.items():
-        columns = [key for key in patch if key in _PATCHABLE]
-        values: list[Any] = [_column_value(key, patch[key]) for key in columns]
-        assignments = ", ".join(f"{col} = ?" for col in columns)
-        await conn.execute(
-            f"UPDATE flow_jobs SET {assignments}, updated_at = ? WHERE job_id = ?",  # noqa: S608
-            (*values, now, job_id),
+        columns = tuple(key for key in patch if key in _PATCHABLE)
+        values = tuple(_column_value(key, patch[key]) for key in columns)
+        by_columns.setdefault(columns, []).append((*values, now, job_id))
+    for columns, rows in by_columns.items():
+        assignments = "".join(f"{col} = ?, " for col in columns)
+        await conn.executemany(
+            f"UPDATE flow_jobs SET {assignments}updated_at = ? WHERE job_id = ?",  # noqa: S608
+            rows,
         )
     async with conn.execute(
         "SELECT * FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
         (_ids(outcome.patches),),
     ) as cursor:
         changed_jobs = [row_to_job(row) async for row in cursor]
-    for job in changed_jobs:
-        payload = FlowJobResponse.of(job).model_dump(mode="json", by_alias=True)
-        seqs.append(
-            await append_event(
-                conn, EventType.FLOW_JOB_UPDATED, flow.id, flow.user_id, payload, now
-            )
-        )
-    status_changed = any("status" in patch for patch in outcome.patches.values())
-    if not (status_changed or outcome.flow_status is not None or outcome.stuck_changed):
-        return seqs
-    updated = _updated_flow(flow, machine, outcome, now)
-    await conn.execute(
-        "UPDATE flows SET status = ?, stuck_job_id = ?, stuck_reason = ?, updated_at = ?, "
-        "finished_at = ? WHERE id = ?",
+    events: list[tuple[str, JSON]] = [
         (
-            updated.status.value,
-            updated.stuck.job_id if updated.stuck else None,
-            updated.stuck.reason if updated.stuck else None,
-            now,
-            updated.finished_at,
-            flow.id,
-        ),
-    )
-    seqs.append(
-        await append_event(
-            conn, EventType.FLOW_UPDATED, flow.id, flow.user_id, flow_payload(updated), now
+            EventType.FLOW_JOB_UPDATED,
+            FlowJobResponse.of(job).model_dump(mode="json", by_alias=True),
         )
+        for job in changed_jobs
+    ]
+    status_changed = any("status" in patch for patch in outcome.patches.values())
+    updated = flow
+    if status_changed or outcome.flow_status is not None or outcome.stuck_changed:
+        updated = _updated_flow(flow, machine, outcome, now)
+        await conn.execute(
+            "UPDATE flows SET status = ?, stuck_job_id = ?, stuck_reason = ?, updated_at = ?, "
+            "finished_at = ? WHERE id = ?",
+            (
+                updated.status.value,
+                updated.stuck.job_id if updated.stuck else None,
+                updated.stuck.reason if updated.stuck else None,
+                now,
+                updated.finished_at,
+                flow.id,
+            ),
+        )
+        events.append((EventType.FLOW_UPDATED, flow_payload(updated)))
+    return await append_events(conn, flow, events, now), updated
+
+
+async def append_events(
+    conn: aiosqlite.Connection, flow: Flow, events: Sequence[tuple[str, JSON]], now: int
+) -> list[int]:
+    """Append events of one flow in one statement; returns their seqs, in order.
+
+    The caller holds the only write transaction, so the AUTOINCREMENT keys
+    of one ``executemany`` are consecutive and end at ``last_insert_rowid()``.
+    """
+    if not events:
+        return []
+    await conn.executemany(
+        "INSERT INTO events (type, flow_id, user_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        [(str(kind), flow.id, flow.user_id, dumps(payload), now) for kind, payload in events],
     )
-    return seqs
+    async with conn.execute("SELECT last_insert_rowid()") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    last = int(row[0])
+    return list(range(last - len(events) + 1, last + 1))
 
 
 def _updated_flow(flow: Flow, machine: FlowMachine, outcome: Outcome, now: int) -> Flow:

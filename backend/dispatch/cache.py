@@ -1,0 +1,67 @@
+"""Engine snapshots of active flows, kept between event batches.
+
+Loading a 10,000-job flow for every small batch of worker events would make
+a wide flow quadratic. The consumer keeps each active flow's
+:class:`FlowMachine` here, so a batch costs what it changes. The rule that
+keeps the copy true: every writer of a flow's jobs either goes through the
+cached machine (the consumer), mirrors its write into it (the dispatcher's
+``note_sent``), or invalidates the entry *inside* its write transaction
+(commands, the monitor, unknown-task failures), so no batch can see a stale
+copy. A failed transaction drops the entries it touched. Finished flows are
+not kept; a late event for one loads it again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from backend.domain.engine import FlowMachine
+from backend.domain.models import Flow, FlowStatus, Job
+
+
+class MachineCache:
+    def __init__(self, max_jobs: int = 500_000) -> None:
+        self.max_jobs = max_jobs
+        self._entries: OrderedDict[str, tuple[Flow, FlowMachine]] = OrderedDict()
+        self._jobs = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, flow_id: str) -> tuple[Flow, FlowMachine] | None:
+        entry = self._entries.get(flow_id)
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(flow_id)
+        return entry
+
+    def put(self, flow: Flow, machine: FlowMachine) -> None:
+        self.invalidate(flow.id)
+        if machine.status is not FlowStatus.ACTIVE or len(machine.jobs) > self.max_jobs:
+            return
+        self._entries[flow.id] = (flow, machine)
+        self._jobs += len(machine.jobs)
+        while self._jobs > self.max_jobs:
+            _flow_id, (_flow, evicted) = self._entries.popitem(last=False)
+            self._jobs -= len(evicted.jobs)
+
+    def invalidate(self, flow_id: str) -> None:
+        entry = self._entries.pop(flow_id, None)
+        if entry is not None:
+            self._jobs -= len(entry[1].jobs)
+
+    def invalidate_all(self, flow_ids: Iterable[str]) -> None:
+        for flow_id in flow_ids:
+            self.invalidate(flow_id)
+
+    def note_sent(self, jobs: Iterable[Job]) -> None:
+        """Mirror the dispatcher's ``mark_dispatched`` into cached machines."""
+        for job in jobs:
+            entry = self._entries.get(job.flow_id)
+            if entry is not None:
+                entry[1].note_sent(job.job_id)
