@@ -7,6 +7,13 @@ re-emitted as Qt signals for the views (``jobChanged``, ``jobsLoaded``,
 tasks on the qasync loop, so no slot ever blocks on the network. Failures of
 those tasks are reported through ``failed`` (shown in the status bar), never
 raised into Qt.
+
+When the server has no websocket (the link reports ``UNSUPPORTED``), a
+:class:`Poller` re-reads the first page of flows and the shown flow's tree
+every ``POLL_INTERVAL`` seconds and feeds them through the same state object,
+so the window stays current, only less promptly; the link is then shown as
+``POLLING``. If the websocket later connects, polling stops and one full
+reload bridges the switch.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.client.errors import ClientError
+from desktop.client.poller import Poller
 from desktop.client.records import JSON, FlowInfo, FlowStatus, JobInfo, ServerMessage
 from desktop.client.rest import JobDetail, RestClient
-from desktop.client.ws import LinkStatus, LiveClient
+from desktop.client.ws import LinkState, LinkStatus, LiveClient
 from desktop.models.flow_list import FlowListModel
 from desktop.models.overview import QueueCountsModel, WorkersModel
 from desktop.state import (
@@ -40,6 +48,7 @@ from desktop.throughput import Throughput
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 200
+POLL_INTERVAL = 1.5  # seconds between REST polls when the server has no websocket
 
 
 class Controller(QObject):
@@ -54,7 +63,14 @@ class Controller(QObject):
     failed = Signal(str)  # a human-readable error
     throughputChanged = Signal()
 
-    def __init__(self, url: str, token: str, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        parent: QObject | None = None,
+        *,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
         super().__init__(parent)
         self.url = url
         self.rest = RestClient(url, token)
@@ -63,8 +79,12 @@ class Controller(QObject):
             token,
             on_message=self._on_message,
             on_resync=self._on_resync,
-            on_status=self.linkChanged.emit,
+            on_status=self._on_link_status,
         )
+        self.poller = Poller(self.poll_once, poll_interval, self._on_poll_outcome)
+        self._link = LinkStatus(LinkState.DISCONNECTED)
+        self.linkChanged.connect(self._remember_link)
+        self._tree_stamp: str | None = None  # the shown flow's updatedAt when its tree was read
         self.state = FlowdeskState()
         self.flows = FlowListModel(self)
         self.queues = QueueCountsModel(self)
@@ -99,6 +119,7 @@ class Controller(QObject):
         await asyncio.gather(self.reload_flows(), self.refresh_overview())
 
     async def close(self) -> None:
+        await self.poller.stop()
         await self.live.close()
         for task in list(self._tasks):
             task.cancel()
@@ -134,6 +155,7 @@ class Controller(QObject):
         self.current_flow = flow_id
         self.state.track(flow_id)
         flow = self.state.flows.get(flow_id) or await self.rest.get_flow(flow_id)
+        self._tree_stamp = flow.updated_at
         jobs = await self.rest.flow_tree(flow_id)
         if self.current_flow != flow_id:
             return  # the user moved on while we were loading
@@ -175,6 +197,52 @@ class Controller(QObject):
         await self.rest.retry_flow(flow_id)
 
     # --- live ------------------------------------------------------------------
+
+    def _remember_link(self, status: LinkStatus) -> None:
+        self._link = status
+
+    def _on_link_status(self, status: LinkStatus) -> None:
+        if status.state is LinkState.UNSUPPORTED and not self.poller.running:
+            log.info("no websocket (%s): polling every %.1f s", status.detail, self.poller.interval)
+            self.poller.start()
+            return
+        if self.poller.running:
+            if status.state is not LinkState.CONNECTED:
+                return  # the poller reports the link while it stands in
+            self.spawn(self._stop_polling())
+        self.linkChanged.emit(status)
+
+    async def _stop_polling(self) -> None:
+        await self.poller.stop()
+        await self.reload_all()  # whatever changed between the last poll and the socket
+
+    def _on_poll_outcome(self, error: Exception | None) -> None:
+        if not self.poller.running:
+            return
+        if error is None:
+            detail = f"every {self.poller.interval:g} s; the server has no live updates"
+            self.linkChanged.emit(LinkStatus(LinkState.POLLING, detail))
+        else:
+            status = LinkStatus(LinkState.DISCONNECTED, str(error), self.poller.interval)
+            self.linkChanged.emit(status)
+
+    async def poll_once(self) -> None:
+        """One polling round: the first page of flows, then the shown flow's tree."""
+        page = await self.rest.list_flows(
+            limit=PAGE_SIZE, status=self.flows.status_filter, search=self.flows.search or None
+        )
+        self._dispatch(self.state.load_flows(page.items))
+        flow_id = self.current_flow
+        if flow_id is None:
+            return
+        flow = self.state.flows.get(flow_id)
+        stamp = flow.updated_at if flow is not None else None
+        if flow is not None and flow.status is not FlowStatus.ACTIVE and stamp == self._tree_stamp:
+            return  # a finished flow that did not change since its tree was read
+        jobs = await self.rest.flow_tree(flow_id)
+        if self.current_flow == flow_id:
+            self._tree_stamp = stamp
+            self._dispatch(self.state.merge_jobs(flow_id, jobs))
 
     def _on_message(self, message: ServerMessage) -> None:
         try:
@@ -229,4 +297,5 @@ class Controller(QObject):
 
     @property
     def link(self) -> LinkStatus:
-        return self.live.status
+        """The link as last shown: the websocket's, or the poller's while it stands in."""
+        return self._link

@@ -93,6 +93,15 @@ def flow_alert(previous: FlowInfo | None, current: FlowInfo) -> Alert | None:
     return None
 
 
+def _finished(job: JobInfo, previous: JobInfo | None) -> list[Change]:
+    """A ``JobFinished`` if this update is the job reaching completed/failed."""
+    if job.status not in (JobState.COMPLETED, JobState.FAILED):
+        return []
+    if previous is not None and previous.status is job.status:
+        return []
+    return [JobFinished(job.job_id, job.status, job.finished_at or job.updated_at)]
+
+
 def _newer_or_same(incoming: str, existing: str) -> bool:
     # The server formats every time the same way (ISO 8601, UTC, fixed
     # milliseconds), so string order is time order.
@@ -139,6 +148,29 @@ class FlowdeskState:
         self.jobs[flow_id] = fresh
         return [JobsLoaded(flow_id)]
 
+    def merge_jobs(self, flow_id: str, jobs: Iterable[JobInfo]) -> list[Change]:
+        """Apply a fresh snapshot of a tracked flow job by job (REST polling).
+
+        Unlike :meth:`load_jobs` this reports each changed job, so a polled
+        tree repaints only what changed; a different set of jobs (the tree
+        changed shape) is a full reload. Untracked flows are ignored.
+        """
+        old = self.jobs.get(flow_id)
+        if old is None:
+            return []
+        incoming = {job.job_id: job for job in jobs}
+        if incoming.keys() != old.keys():
+            return self.load_jobs(flow_id, incoming.values())
+        changes: list[Change] = []
+        for job in incoming.values():
+            previous = old[job.job_id]
+            if job == previous or not _newer_or_same(job.updated_at, previous.updated_at):
+                continue
+            old[job.job_id] = job
+            changes.extend(_finished(job, previous))
+            changes.append(JobChanged(job, previous))
+        return changes
+
     def forget_flows(self) -> list[Change]:
         """Drop every flow (before a full reload after ``resync``)."""
         removed: list[Change] = [FlowRemoved(flow_id) for flow_id in self.flows]
@@ -172,11 +204,7 @@ class FlowdeskState:
         previous = None if jobs is None else jobs.get(job.job_id)
         if previous is not None and not _newer_or_same(job.updated_at, previous.updated_at):
             return changes
-        finished_now = job.status in (JobState.COMPLETED, JobState.FAILED) and (
-            previous is None or previous.status is not job.status
-        )
-        if finished_now:
-            changes.append(JobFinished(job.job_id, job.status, job.finished_at or job.updated_at))
+        changes.extend(_finished(job, previous))
         if jobs is not None:
             jobs[job.job_id] = job
             changes.append(JobChanged(job, previous))

@@ -12,6 +12,12 @@ through ``on_resync``: the server says ``resync`` (our ``seq`` is older than
 its retained log), or we reconnect without ever having seen a ``seq`` (so
 there is nothing to resume from).
 
+A server without ``/ws`` (an older ``backend serve``) answers the upgrade
+with 404 or 405. That is not a network failure: the link reports
+``UNSUPPORTED`` and retries only every ``unsupported_retry`` seconds (the
+server may be upgraded), while the controller keeps the window current by
+polling REST.
+
 Frames may carry one message or a batch (a JSON list, or an object with
 ``type: "batch"`` and ``items``): the protocol lets the server batch bursts.
 No Qt here; callbacks are plain callables.
@@ -25,7 +31,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import aiohttp
@@ -39,6 +45,8 @@ class LinkState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+    UNSUPPORTED = "unsupported"  # the server has no websocket endpoint
+    POLLING = "polling"  # the controller polls REST instead (never set by LiveClient)
     CLOSED = "closed"
 
 
@@ -62,6 +70,8 @@ class Backoff:
         base = min(self.maximum, self.initial * self.factor ** max(0, failures - 1))
         return base * (1 - self.jitter * random.random())
 
+
+NO_WEBSOCKET_STATUSES = frozenset({404, 405, 501})
 
 MessageHandler = Callable[[ServerMessage], None]
 ResyncHandler = Callable[[str], None]
@@ -106,6 +116,7 @@ class LiveClient:
         backoff: Backoff | None = None,
         heartbeat: float = 20.0,
         since: int | None = None,
+        unsupported_retry: float = 30.0,
     ) -> None:
         self.base_url = base_url
         self.token = token
@@ -115,6 +126,7 @@ class LiveClient:
         self._on_status = on_status or (lambda status: None)
         self._backoff = backoff or Backoff()
         self._heartbeat = heartbeat
+        self._unsupported_retry = unsupported_retry
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected_once = False
@@ -157,16 +169,29 @@ class LiveClient:
             while True:
                 self._set_status(LinkStatus(LinkState.CONNECTING))
                 before = self.connections
-                try:
-                    detail = await self._session(session)
-                except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                    detail = str(exc) or type(exc).__name__
-                # A socket that opened resets the backoff: only consecutive
-                # failed attempts slow the retries down.
-                failures = 1 if self.connections > before else failures + 1
-                delay = self._backoff.delay(failures)
-                self._set_status(LinkStatus(LinkState.DISCONNECTED, detail, delay))
-                await asyncio.sleep(delay)
+                status = await self._attempt(session)
+                if status.state is LinkState.UNSUPPORTED:
+                    failures = 0
+                else:
+                    # A socket that opened resets the backoff: only consecutive
+                    # failed attempts slow the retries down.
+                    failures = 1 if self.connections > before else failures + 1
+                    status = replace(status, retry_in=self._backoff.delay(failures))
+                self._set_status(status)
+                await asyncio.sleep(status.retry_in or 0.0)
+
+    async def _attempt(self, session: aiohttp.ClientSession) -> LinkStatus:
+        """One connection, until it ends; the status to report afterwards."""
+        try:
+            detail = await self._session(session)
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in NO_WEBSOCKET_STATUSES:
+                why = f"server has no websocket endpoint (HTTP {exc.status})"
+                return LinkStatus(LinkState.UNSUPPORTED, why, self._unsupported_retry)
+            detail = f"websocket refused (HTTP {exc.status})"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            detail = str(exc) or type(exc).__name__
+        return LinkStatus(LinkState.DISCONNECTED, detail)
 
     async def _session(self, session: aiohttp.ClientSession) -> str:
         url = ws_url(self.base_url, self.last_seq)

@@ -161,6 +161,8 @@ class MainWindow(QMainWindow):
             LinkState.CONNECTED: "● Connected",
             LinkState.CONNECTING: "◌ Connecting…",
             LinkState.CLOSED: "○ Closed",
+            LinkState.POLLING: f"⟳ Polling ({status.detail})",
+            LinkState.UNSUPPORTED: "◌ No live updates",
         }.get(status.state)
         if text is None:
             retry = f", retrying in {status.retry_in:.1f} s" if status.retry_in else ""

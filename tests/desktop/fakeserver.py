@@ -292,7 +292,8 @@ class FakeBackend:
             self.sockets.discard(ws)
         return ws
 
-    def app(self) -> web.Application:
+    def app(self, *, websocket: bool = True) -> web.Application:
+        """The server; ``websocket=False`` is an old server without ``/ws``."""
         app = web.Application(middlewares=[self.auth])
         app.router.add_post("/flows", self.post_flows)
         app.router.add_get("/flows", self.get_flows)
@@ -306,7 +307,8 @@ class FakeBackend:
         app.router.add_get("/queues", self.queues)
         app.router.add_get("/workers", self.get_workers)
         app.router.add_get("/health", self.health)
-        app.router.add_get("/ws", self.ws)
+        if websocket:
+            app.router.add_get("/ws", self.ws)
 
         async def close_sockets(_: web.Application) -> None:
             await asyncio.gather(*(ws.close() for ws in list(self.sockets)))

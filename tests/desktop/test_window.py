@@ -7,18 +7,15 @@ so the same tests then run against the real one.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import pytest
 import qasync
 from aiohttp import web
 from fakeserver import TOKEN, FakeBackend
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from qtkit import run, until
 
 from desktop.client.records import FlowStatus, JobState
 from desktop.client.ws import LinkState
@@ -38,34 +35,6 @@ FLOW = {
         {"name": "thumbs", "queueName": "flowQueue"},
     ],
 }
-
-
-@pytest.fixture
-def qloop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
-    qapp.setQuitOnLastWindowClosed(False)  # closing a window must not stop the loop
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    asyncio.set_event_loop(None)
-    loop.close()
-
-
-def run(loop: qasync.QEventLoop, coro: Coroutine[Any, Any, None], timeout: float = 60) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(timeout):
-            await coro
-
-    loop.run_until_complete(bounded())
-
-
-async def until(predicate: Callable[[], object], what: str = "condition") -> None:
-    try:
-        async with asyncio.timeout(10):
-            # Polling: the conditions are Qt-side state with no event to await.
-            while not predicate():  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @asynccontextmanager
