@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import aiosqlite
@@ -21,6 +22,7 @@ from backend.dispatch.cache import MachineCache
 from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.transport import Received, Transport
 from backend.domain.engine import Event, EventType
+from backend.domain.models import JobState
 from backend.store.db import Database
 from backend.store.execution import (
     append_logs,
@@ -33,6 +35,8 @@ from backend.worker.protocol import EventType as WireType
 from backend.worker.protocol import WorkerEvent
 
 log = logging.getLogger(__name__)
+
+_FINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
 _ENGINE_TYPES = {
     WireType.ACTIVE: EventType.ACTIVE,
@@ -77,6 +81,7 @@ class EventConsumer:
         self.clock = clock
         self.applied = 0  # counters for /metrics
         self.stale = 0
+        self.finished: Counter[str] = Counter()  # jobs that reached a final state, by state
         self.last_event_time = 0
 
     async def run(self) -> None:
@@ -148,6 +153,9 @@ class EventConsumer:
         outcome = machine.take_outcome()
         self.applied += outcome.applied
         self.stale += outcome.stale
+        for patch in outcome.patches.values():
+            if patch.get("status") in _FINAL:
+                self.finished[str(patch["status"])] += 1
         ready = any(patch.get("dispatched") is False for patch in outcome.patches.values())
         seqs, flow = await write_outcome(conn, flow, machine, outcome, now)
         self.cache.put(flow, machine)
