@@ -6,6 +6,8 @@ embedded mode build one exactly like ``backend serve`` does. Services that
 live as long as the server (the execution layer's dispatcher and consumer)
 join through ``extra_ctx``: aiohttp cleanup contexts, or async context
 managers, started in order after the store is ready and stopped in reverse.
+The websocket hub (``hub.py``) runs for every app, before those services;
+its connections are closed on shutdown, before the cleanup contexts stop.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from aiohttp import web
 from backend.api.auth import auth_middleware
 from backend.api.context import HEALTH_CHECKS, OPENAPI_DOC, SETTINGS, STORE, package_version
 from backend.api.errors import error_middleware
+from backend.api.hub import HUB, Hub
+from backend.api.metrics import REQUEST_LATENCY, RequestLatency, latency_middleware
 from backend.api.openapi import build_document
 from backend.api.routes import ALL
 from backend.settings import Settings
@@ -58,12 +62,14 @@ def create_app(
     serve``); tests and embedders that opened the store close it themselves.
     """
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[latency_middleware, error_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[STORE] = store
     app[HEALTH_CHECKS] = {}
+    app[REQUEST_LATENCY] = RequestLatency()
+    hub = app[HUB] = Hub(settings, store)
     for table in (*ALL, *extra_routes):
         app.router.add_routes(table)
     app.on_startup.append(_publish_openapi)
@@ -74,5 +80,11 @@ def create_app(
             await store.close()
 
         app.cleanup_ctx.append(store_lifetime)
+    app.cleanup_ctx.append(hub.cleanup_ctx())
+
+    async def close_websockets(_app: web.Application) -> None:
+        await hub.close_clients()
+
+    app.on_shutdown.append(close_websockets)
     app.cleanup_ctx.extend(_as_cleanup_ctx(item) for item in extra_ctx)
     return app
