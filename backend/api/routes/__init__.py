@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from backend.api.routes import docs, flows, health, jobs, queues
+from backend.api.routes import docs, flows, health, jobs, metrics, queues, ws
 
 ALL: tuple[web.RouteTableDef, ...] = (
     flows.routes,
@@ -17,4 +17,6 @@ ALL: tuple[web.RouteTableDef, ...] = (
     queues.routes,
     health.routes,
     docs.routes,
+    ws.routes,
+    metrics.routes,
 )
