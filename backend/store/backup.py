@@ -17,9 +17,11 @@ failed or interrupted backup never leaves a half-written file under that name.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +84,12 @@ async def backup_database(
     overwrite: bool = False,
     step_pages: int = STEP_PAGES,
     step_sleep: float = STEP_SLEEP,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BackupResult:
     """Copy the database at ``source`` to ``target`` consistently, online.
+
+    ``progress(remaining, total)`` (pages) is called after every step, on the
+    thread that copies.
 
     Raises :class:`BackupError` if ``source`` is missing, ``target`` exists
     (unless ``overwrite``) or is a directory, or the copy is not intact.
@@ -104,9 +110,9 @@ async def backup_database(
         partial.unlink()
     _open_private(partial)
     try:
-        await _copy(source, partial, step_pages, step_sleep)
-        pages, version = _finish_copy(partial)
-        _fsync(partial)
+        await _copy(source, partial, step_pages, step_sleep, progress)
+        pages, version = await asyncio.to_thread(_finish_copy, partial)
+        await asyncio.to_thread(_fsync, partial)
         os.replace(partial, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -117,7 +123,17 @@ async def backup_database(
     return BackupResult(target, pages, target.stat().st_size, version)
 
 
-async def _copy(source: Path, partial: Path, step_pages: int, step_sleep: float) -> None:
+async def _copy(
+    source: Path,
+    partial: Path,
+    step_pages: int,
+    step_sleep: float,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    def report(_status: int, remaining: int, total: int) -> None:
+        if progress is not None:
+            progress(remaining, total)
+
     conn = await aiosqlite.connect(source, isolation_level=None)
     try:
         await conn.execute("PRAGMA query_only = ON")
@@ -127,7 +143,7 @@ async def _copy(source: Path, partial: Path, step_pages: int, step_sleep: float)
         await (await conn.execute("SELECT count(*) FROM sqlite_schema")).close()
         dest = sqlite3.connect(partial, isolation_level=None, check_same_thread=False)
         try:
-            await conn.backup(dest, pages=step_pages, sleep=step_sleep)
+            await conn.backup(dest, pages=step_pages, sleep=step_sleep, progress=report)
         except sqlite3.Error as exc:
             raise BackupError(f"backup of {source} failed: {exc}") from exc
         finally:
