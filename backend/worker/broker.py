@@ -62,7 +62,7 @@ from backend.worker.runtime import (
     now_ms,
     raise_if_cancelled,
 )
-from backend.worker.sinks import EventSink, QueueSink, RedisStreamSink
+from backend.worker.sinks import BatchingSink, EventSink, QueueSink, RedisStreamSink
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class FlowdeskStreamBroker(RedisStreamBroker):
         self.settings = settings
         self.redis = Redis(connection_pool=self.connection_pool)
         self.runtime = WorkerRuntime(
-            sink=sink or RedisStreamSink(self.redis),
+            sink=sink or BatchingSink(RedisStreamSink(self.redis)),
             max_result_bytes=settings.max_result_bytes,
         )
         self.add_middlewares(FlowEventsMiddleware(self.runtime))

@@ -113,7 +113,9 @@ class FlowEventsMiddleware(TaskiqMiddleware):
         label = flow_label_of(message)
         if label is None:
             return message
-        await self.runtime.publish(self._event(EventType.ACTIVE, message.task_id, label))
+        # Deferred: it shares a write with the completion of a quick job, and
+        # is out within the sink's defer time for a long one.
+        await self.runtime.publish_soon(self._event(EventType.ACTIVE, message.task_id, label))
         # Registered only now: a cancel cannot land inside the publish above,
         # where it would abort the receiver's callback before its ack.
         self.runtime.job_started(message.task_id)

@@ -76,6 +76,14 @@ class WorkerRuntime:
     async def publish(self, *events: WorkerEvent) -> None:
         await self.sink.publish(events)
 
+    async def publish_soon(self, event: WorkerEvent) -> None:
+        """Publish without waiting for the write when the sink can batch."""
+        defer = getattr(self.sink, "defer", None)
+        if defer is None:
+            await self.sink.publish((event,))
+        else:
+            defer(event)
+
     def job_started(self, job_id: str) -> None:
         """Record the current asyncio task as the one running ``job_id``."""
         task = asyncio.current_task()
