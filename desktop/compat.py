@@ -9,9 +9,14 @@ CPython 3.12+ makes ``None`` immortal, so the bug is harmless there, but on
 the process aborts with "Fatal Python error: none_dealloc". A busy tree view
 makes that many calls in seconds.
 
-The fix is what 3.12 does: give ``None`` a reference count it can never
-exhaust. ``None`` is never freed anyway, so the only effect is that it
-survives the buggy decrements. Call :func:`protect_none` once at start-up,
+The same run of the desktop tests against the real backend also ended once
+in "Fatal Python error: bool_dealloc" while the interpreter shut down: some
+call path (not yet pinned down; direct calls of bool-returning methods are
+clean) drops references to ``True``/``False`` the same way.
+
+The fix is what 3.12 does: give ``None``, ``True`` and ``False`` a reference
+count they can never exhaust. They are never freed anyway, so the only
+effect is that they survive the buggy decrements. Call :func:`protect_none` once at start-up,
 before any Qt work (``desktop.app.main``, the tests' conftest, the bench).
 The real fix is a newer Python or a PySide6 release without the bug.
 """
@@ -25,10 +30,14 @@ _RESERVE = 1 << 48  # far more decrements than any process can make
 
 
 def protect_none() -> bool:
-    """Make ``None``'s refcount unexhaustible on CPython < 3.12; True if applied."""
+    """Make the refcounts of None, True and False unexhaustible on CPython < 3.12.
+
+    Returns True if applied.
+    """
     if sys.implementation.name != "cpython" or sys.version_info >= (3, 12):
         return False
-    refcount = ctypes.c_ssize_t.from_address(id(None))  # ob_refcnt is the first field
-    if refcount.value < _RESERVE:
-        refcount.value += _RESERVE
+    for singleton in (None, True, False):
+        refcount = ctypes.c_ssize_t.from_address(id(singleton))  # ob_refcnt is the first field
+        if refcount.value < _RESERVE:
+            refcount.value += _RESERVE
     return True

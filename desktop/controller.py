@@ -84,6 +84,7 @@ class Controller(QObject):
         self.poller = Poller(self.poll_once, poll_interval, self._on_poll_outcome)
         self._link = LinkStatus(LinkState.DISCONNECTED)
         self.linkChanged.connect(self._remember_link)
+        self._wanted_job: str | None = None  # the job whose details were asked for last
         self._tree_stamp: str | None = None  # the shown flow's updatedAt when its tree was read
         self.state = FlowdeskState()
         self.flows = FlowListModel(self)
@@ -164,8 +165,15 @@ class Controller(QObject):
             self.state.load_flows([flow])
 
     async def load_job(self, job_id: str) -> JobDetail:
+        """Load a job's details; only the latest request's answer is shown.
+
+        Two quick clicks race on two connections, so an earlier job's answer
+        may arrive last: it is dropped instead of replacing the newer one.
+        """
+        self._wanted_job = job_id
         detail = await self.rest.job_detail(job_id)
-        self.jobDetailLoaded.emit(detail)
+        if self._wanted_job == job_id:
+            self.jobDetailLoaded.emit(detail)
         return detail
 
     async def refresh_overview(self) -> None:

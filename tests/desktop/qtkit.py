@@ -25,7 +25,7 @@ async def until(
     try:
         async with asyncio.timeout(wait):
             # Polling: the conditions are Qt-side state with no event to await.
-            while not predicate():  # noqa: ASYNC110
+            while not predicate():
                 await asyncio.sleep(0.02)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None

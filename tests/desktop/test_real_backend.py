@@ -11,6 +11,7 @@ public REST + websocket interface (or REST polling on a server without
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -19,14 +20,20 @@ from typing import Any
 
 import pytest
 import qasync
+from aiohttp import web
 from PySide6.QtCore import QSettings
+from pytestqt.modeltest import ModelTester
 from qtkit import run, until
 
+from backend.api.app import create_app
+from backend.api.routes.execution import execution_ctx
+from backend.api.routes.execution import routes as execution_routes
 from backend.settings import Settings
+from backend.store.store import Store
 from desktop.client.records import FlowStatus, JobState
 from desktop.client.rest import RestClient
 from desktop.client.ws import LinkState
-from desktop.connection import Endpoint, start_embedded
+from desktop.connection import Endpoint, remote, start_embedded
 from desktop.controller import Controller
 from desktop.models.flow_list import Column, FlowRole
 from desktop.views.main_window import MainWindow
@@ -124,7 +131,11 @@ async def show_only_flow(window: MainWindow, flow_id: str, jobs: int) -> None:
 
 @pytest.mark.parametrize("broker", ["redis", "in-memory"])
 def test_flow_from_rest_goes_live_to_completed_and_shows_results(
-    qloop: qasync.QEventLoop, tmp_path: Path, request: pytest.FixtureRequest, broker: str
+    qloop: qasync.QEventLoop,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    broker: str,
+    qtmodeltester: ModelTester,
 ) -> None:
     redis_url = request.getfixturevalue("redis_url") if broker == "redis" else None
 
@@ -146,6 +157,12 @@ def test_flow_from_rest_goes_live_to_completed_and_shows_results(
             window.tree.select_job(sleeper)
             await until(lambda: window.details.facts["Job id"].text() == sleeper, "sleep details")
             assert window.details.views["Result"].toPlainText().strip() == "5"
+            await window.controller.refresh_overview()
+            controller = window.controller
+            assert controller.workers.rowCount() == 1  # the in-process worker
+            assert controller.queues.rowCount() == len(Settings().allowed_queues)
+            for checked in (controller.flows, controller.queues, controller.workers):
+                qtmodeltester.check(checked, force_py=True)
 
     run(qloop, scenario())
 
@@ -196,5 +213,93 @@ def test_cancel_from_the_ui_stops_a_running_flow(
             await until(lambda: state.flows[flow.id].status is FlowStatus.CANCELLED, "cancelled")
             await until(lambda: node_status(window, root) is JobState.CANCELLED, "node cancelled")
             assert (await api.get_flow(flow.id)).status is FlowStatus.CANCELLED
+
+    run(qloop, scenario())
+
+
+async def serve(settings: Settings, port: int = 0) -> tuple[str, web.AppRunner]:
+    """Start the application ``backend serve`` runs (in-process worker) on ``port``."""
+    settings = replace(settings, tasks=("backend.examples.tasks",))
+    store = await Store.open(settings.db)
+    app = create_app(
+        settings,
+        store,
+        extra_ctx=[execution_ctx(settings)],
+        extra_routes=[execution_routes],
+        close_store=True,
+    )
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return f"http://127.0.0.1:{runner.addresses[0][1]}", runner
+
+
+async def operator_token(settings: Settings) -> str:
+    store = await Store.open(settings.db)
+    try:
+        _user, token = await store.create_user("ops")
+    finally:
+        await store.close()
+    return token
+
+
+async def wait_finished(api: RestClient, flow_id: str) -> None:
+    async def finished() -> bool:
+        return (await api.get_flow(flow_id)).status is not FlowStatus.ACTIVE
+
+    for _ in range(400):
+        if await finished():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"flow {flow_id} did not finish")
+
+
+def test_server_restart_misses_no_update(
+    qloop: qasync.QEventLoop, tmp_path: Path, redis_url: str
+) -> None:
+    """The window outlives two server restarts; what happened while away shows up."""
+
+    async def scenario() -> None:
+        settings = backend_settings(tmp_path, redis_url)
+        token = await operator_token(settings)
+        url, runner = await serve(settings)
+        port = runner.addresses[0][1]
+        try:
+            async with open_window(remote(url, token), tmp_path) as window:
+                controller = window.controller
+                flows = controller.state.flows
+                async with RestClient(url, token) as api:
+                    first = await api.create_flow(SUM_FLOW)
+                    await until(
+                        lambda: (
+                            first.id in flows and flows[first.id].status is FlowStatus.COMPLETED
+                        ),
+                        "first flow completed",
+                    )
+                await runner.cleanup()
+                await until(lambda: controller.link.state is LinkState.DISCONNECTED, "offline")
+                assert "Disconnected" in window.link_label.text()
+                # Meanwhile the server runs elsewhere, and a flow runs start to end.
+                elsewhere, runner = await serve(settings)
+                async with RestClient(elsewhere, token) as api:
+                    second = await api.create_flow(SUM_FLOW)
+                    await wait_finished(api, second.id)
+                await runner.cleanup()
+                _url, runner = await serve(settings, port)
+                await until(lambda: second.id in flows, "missed flow")
+                await until(
+                    lambda: flows[second.id].status is FlowStatus.COMPLETED, "missed completion"
+                )
+                model = controller.flows
+                assert model.row_of(second.id) == 0  # newest first
+                assert model.index(0, Column.PROGRESS).data() == "5/5"
+                live = (LinkState.CONNECTED, LinkState.POLLING)
+                await until(lambda: controller.link.state in live, "back online")
+        finally:
+            await runner.cleanup()
 
     run(qloop, scenario())

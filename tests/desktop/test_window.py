@@ -204,3 +204,56 @@ def test_notifications_and_settings_persist(qloop: qasync.QEventLoop, tmp_path: 
         assert settings.value("window/main") is not None
 
     run(qloop, scenario())
+
+
+def test_polls_a_server_without_websocket_then_switches_to_live(
+    qloop: qasync.QEventLoop, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        fake = FakeBackend()
+        old = web.AppRunner(fake.app(websocket=False))
+        await old.setup()
+        await web.TCPSite(old, "127.0.0.1", 0).start()
+        port = old.addresses[0][1]
+        controller = Controller(f"http://127.0.0.1:{port}", TOKEN, poll_interval=0.05)
+        controller.live._unsupported_retry = 0.3
+        settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(controller, "test", settings)
+        window.show()
+        await controller.start()
+        try:
+            await until(lambda: controller.link.state is LinkState.POLLING, "polling")
+            assert window.link_label.text().startswith("⟳ Polling")
+            flow_id = await fake.create(FLOW)
+            await until(lambda: controller.flows.rowCount() == 1, "polled flow row")
+            window.flow_list.table.selectRow(0)
+            await until(lambda: len(window.tree.nodes) == 4, "tree nodes")
+            painted: list[str] = []
+            for job_id, item in window.tree.nodes.items():
+                item.update = lambda *a, _id=job_id, **k: painted.append(_id)  # type: ignore[method-assign]
+            await fake.run_flow(flow_id)
+            root = fake.flows[flow_id]["rootJobId"]
+            await until(lambda: node_status(window, root) is JobState.COMPLETED, "polled tree")
+            assert sorted(set(painted)) == sorted(window.tree.nodes)  # in place, no rebuild
+            await old.cleanup()  # the server is upgraded: same port, now with /ws
+            new = web.AppRunner(fake.app())
+            await new.setup()
+            await web.TCPSite(new, "127.0.0.1", port).start()
+            try:
+                await until(lambda: controller.link.state is LinkState.CONNECTED, "websocket")
+                await until(lambda: not controller.poller.running, "polling stopped")
+                rounds = controller.poller.rounds
+                second = await fake.create({"name": "later", "queueName": "jobQueue"})
+                await until(lambda: second in controller.state.flows, "live flow")
+                assert controller.poller.rounds == rounds
+                assert window.link_label.text().endswith("Connected")
+            finally:
+                window.close()
+                await controller.close()
+                await new.cleanup()
+        finally:
+            window.close()
+            await controller.close()
+            await old.cleanup()
+
+    run(qloop, scenario())
