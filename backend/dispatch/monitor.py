@@ -5,8 +5,9 @@ Every heartbeat interval it
 * retries, as a *stalled* attempt, each active job whose worker stopped
   beating (its message would be redelivered by the stream too; whichever
   copy runs under the current attempt number is the one recorded);
-* notices that Redis restarted empty (its ``run_id`` changed) and sends every
-  job that was sent but not finished again, without spending an attempt;
+* notices that Redis lost its contents (restarted empty or flushed: the
+  marker key the backend keeps there is gone) and sends every job that was
+  sent but not finished again, without spending an attempt;
 * fails sent jobs whose task no live worker of their queue knows (a worker
   set that changed after the job was sent).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 
 from redis.exceptions import RedisError
@@ -39,7 +41,7 @@ from backend.store.execution import (
 
 log = logging.getLogger(__name__)
 
-REDIS_RUN_ID = "redis_run_id"
+BROKER_EPOCH = "broker_epoch"
 
 
 class Monitor:
@@ -85,24 +87,36 @@ class Monitor:
         await self.check_unknown_tasks()
 
     async def check_redis_reset(self) -> bool:
-        """Re-send what Redis lost; True if it had restarted empty."""
-        run_id = await self.transport.server_id()
+        """Re-send what Redis lost; True if it had lost its contents.
+
+        The backend keeps a marker key in Redis and its value in SQLite. A
+        missing or different marker means this Redis does not hold what was
+        sent (restarted empty, flushed, or replaced): every job sent but not
+        finished is sent again. A restart that kept its data (RDB/AOF) keeps
+        the marker and re-sends nothing. The marker is written after the
+        commit, so a crash in between only re-sends once more.
+        """
+        marker = await self.transport.broker_epoch()
         async with self.db.read() as conn:
-            known = await get_meta(conn, REDIS_RUN_ID)
-        if known == run_id:
+            known = await get_meta(conn, BROKER_EPOCH)
+        if marker is not None and marker == known:
             return False
-        if known is None:
+        epoch = uuid.uuid4().hex
+        if known is None:  # a new database: nothing was sent to any Redis yet
             async with self.db.transaction() as conn:
-                await set_meta(conn, REDIS_RUN_ID, run_id)
+                await set_meta(conn, BROKER_EPOCH, epoch)
+            await self.transport.set_broker_epoch(epoch)
             return False
-        log.warning("event=redis_reset old_run_id=%s new_run_id=%s", known, run_id)
+        run_id = await self.transport.server_id()
+        log.warning("event=redis_lost_contents run_id=%s action=resend_unfinished", run_id)
         async with self.db.read() as conn:
             lost = await sent_unfinished(conn)
         await self._per_flow(
             lost.items(),
             lambda m, job_id, now: m.requeue_lost(job_id),
-            extra=lambda conn: set_meta(conn, REDIS_RUN_ID, run_id),
+            extra=lambda conn: set_meta(conn, BROKER_EPOCH, epoch),
         )
+        await self.transport.set_broker_epoch(epoch)
         self.redis_resets += 1
         self.dispatcher.poke()
         return True

@@ -33,6 +33,7 @@ from backend.dispatch.monitor import Monitor
 from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import MemoryTransport, RedisTransport, Transport
+from backend.errors import ConfigError
 from backend.settings import Settings
 from backend.store.db import Database
 from backend.worker.heartbeat import WorkerInfo
@@ -177,6 +178,11 @@ class Execution:
         """Start execution; with ``settings.tasks``, also an in-process worker."""
         worker: InProcessWorker | None = None
         transport: Transport
+        if settings.in_memory_broker and not settings.tasks:
+            raise ConfigError(
+                "the in-memory broker runs tasks only inside this process: "
+                "name the task modules with --tasks (FLOWDESK_TASKS)"
+            )
         if settings.in_memory_broker:
             events: asyncio.Queue[WorkerEvent] = asyncio.Queue()
             worker = await InProcessWorker.start(settings, settings.tasks, QueueSink(events))

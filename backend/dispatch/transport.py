@@ -35,6 +35,7 @@ from backend.worker.protocol import (
 log = logging.getLogger(__name__)
 
 EVENTS_GROUP = "flowdesk-backend"
+EPOCH_KEY = "flowdesk:epoch"  # marker: "this Redis holds what the backend sent"
 EVENTS_CONSUMER = "backend"
 
 
@@ -65,6 +66,8 @@ class Transport(Protocol):
     async def workers(self) -> list[WorkerInfo]: ...
     async def cancel(self, job_ids: Sequence[str]) -> None: ...
     async def server_id(self) -> str: ...
+    async def broker_epoch(self) -> str | None: ...
+    async def set_broker_epoch(self, epoch: str) -> None: ...
     async def ping(self) -> bool: ...
 
 
@@ -162,6 +165,15 @@ class RedisTransport:
         info = await self.redis.info("server")
         return str(info["run_id"])
 
+    async def broker_epoch(self) -> str | None:
+        raw = await self.redis.get(EPOCH_KEY)
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def set_broker_epoch(self, epoch: str) -> None:
+        await self.redis.set(EPOCH_KEY, epoch)
+
     async def ping(self) -> bool:
         try:
             return bool(await self.redis.ping())
@@ -177,16 +189,13 @@ class MemoryTransport:
         self.events = events
         self.worker = worker
         self._next_id = 0
-        self._running: set[asyncio.Task[None]] = set()
+        self._epoch: str | None = None  # the queue lives as long as this process
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
-        for task in list(self._running):
-            task.cancel()
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        return None  # the in-process worker is closed by its owner
 
     async def send(self, messages: Sequence[Outgoing]) -> None:
         from taskiq.message import BrokerMessage, TaskiqMessage
@@ -228,6 +237,12 @@ class MemoryTransport:
 
     async def server_id(self) -> str:
         return "memory"
+
+    async def broker_epoch(self) -> str | None:
+        return self._epoch
+
+    async def set_broker_epoch(self, epoch: str) -> None:
+        self._epoch = epoch
 
     async def ping(self) -> bool:
         return True

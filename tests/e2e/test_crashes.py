@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import redis
 
 from backend.settings import Settings
 from backend.store.store import Store
@@ -151,3 +153,28 @@ async def test_redis_restarted_empty_every_flow_completes(
     assert done["status"] == "completed"
     jobs = await backend.api.jobs(flow["id"])
     assert jobs["root"]["result"] == sum(range(5))
+
+
+async def test_redis_flushed_while_jobs_wait_in_streams(
+    backend: Backend, workers: Workers, redis_server: RedisServer
+) -> None:
+    # Jobs sent while no worker runs sit in Redis; FLUSHALL loses them. The
+    # backend notices its marker is gone and sends them again.
+    flow = await backend.api.create(node("root", "value", node("a", data={"value": 1})))
+    await backend.api.wait_flow(flow["id"], done=lambda f: f["counts"]["waiting"] == 1)
+    await asyncio.sleep(0.3)
+    client = redis.Redis(port=redis_server.port)
+    client.flushall()
+    client.close()
+    workers.start()
+    done = await backend.api.wait_flow(flow["id"], within=30)
+    assert done["status"] == "completed"
+
+
+async def test_in_memory_broker_without_tasks_is_refused(settings: Settings) -> None:
+    from backend.dispatch.service import Execution
+    from backend.errors import ConfigError
+
+    async with await Store.open(settings.db) as store:
+        with pytest.raises(ConfigError, match="--tasks"):
+            await Execution.start(replace(settings, in_memory_broker=True), store.db)

@@ -73,3 +73,19 @@ async def test_flow_created_before_any_worker_waits_for_one(
     workers.start()
     done = await backend.api.wait_flow(flow["id"])
     assert done["status"] == "completed"
+
+
+async def test_job_goes_to_the_worker_that_knows_its_task(
+    backend: Backend, workers: Workers
+) -> None:
+    # Two workers on the same queue with different task modules: each job
+    # must reach the one that knows its task, never be dropped by the other.
+    workers.start("tests.tasks.e2e_tasks")
+    workers.start("backend.examples.tasks")
+    await wait_workers(backend.api, 2)
+    tree = node("root", "value", *(node(f"e{i}", "echo", data=i) for i in range(10)))
+    flow = await backend.api.create(tree)
+    done = await backend.api.wait_flow(flow["id"])
+    assert done["status"] == "completed"
+    jobs = await backend.api.jobs(flow["id"])
+    assert jobs["root"]["result"] == sum(range(10))
