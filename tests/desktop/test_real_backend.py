@@ -5,8 +5,9 @@ The backend runs in the test's loop exactly as ``flowdesk`` starts it
 file in ``tmp_path``, the example tasks (echo, sleep, sum, fail) running in
 the in-process worker, on the private Redis of ``redis_url`` or on the
 in-memory broker. Flows really run; the window learns about them through the
-public REST + websocket interface (or REST polling on a server without
-``/ws``), the same way it does in production.
+public REST + websocket interface, the same way it does in production (the
+REST polling fallback for servers without ``/ws`` is tested in
+``test_window.py``).
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ async def open_window(endpoint: Endpoint, tmp_path: Path) -> AsyncIterator[MainW
     window.show()
     try:
         await controller.start()
-        live = (LinkState.CONNECTED, LinkState.POLLING)
-        await until(lambda: controller.link.state in live, "live updates (websocket or polling)")
+        await until(lambda: controller.link.state is LinkState.CONNECTED, "websocket")
         yield window
+        assert controller.poller.rounds == 0  # the websocket carried every update
     finally:
         window.close()
         await controller.close()
@@ -297,9 +298,31 @@ def test_server_restart_misses_no_update(
                 model = controller.flows
                 assert model.row_of(second.id) == 0  # newest first
                 assert model.index(0, Column.PROGRESS).data() == "5/5"
-                live = (LinkState.CONNECTED, LinkState.POLLING)
-                await until(lambda: controller.link.state in live, "back online")
+                await until(lambda: controller.link.state is LinkState.CONNECTED, "back online")
+                assert controller.live.connections == 2  # resumed with ?since=, no resync
         finally:
             await runner.cleanup()
+
+    run(qloop, scenario())
+
+
+def test_dropped_websocket_resumes_mid_flow(
+    qloop: qasync.QEventLoop, tmp_path: Path, redis_url: str
+) -> None:
+    async def scenario() -> None:
+        async with embedded_window(tmp_path, redis_url) as (api, window):
+            controller = window.controller
+            flow = await api.create_flow(SUM_FLOW)
+            await show_only_flow(window, flow.id, 5)
+            for _ in range(3):  # drop the socket while jobs change
+                await controller.live.drop()
+                await until(lambda: controller.link.state is LinkState.CONNECTED, "reconnect")
+                await asyncio.sleep(0.1)
+            root = flow.root_job_id
+            await until(lambda: node_status(window, root) is JobState.COMPLETED, "root done")
+            assert controller.live.connections == 4
+            truth = {job.job_id: job for job in await api.flow_tree(flow.id)}
+            shown = {job_id: item.job for job_id, item in window.tree.nodes.items()}
+            assert shown == truth
 
     run(qloop, scenario())
