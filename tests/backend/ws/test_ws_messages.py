@@ -51,13 +51,15 @@ async def test_subscribe_narrows_and_widens_the_stream(server: Server) -> None:
 def test_subscription_rules() -> None:
     everything = Subscription()
     one = everything.subscribe("x")
-    assert one.flows == {"x"}
-    assert one.subscribe("y").flows == {"x", "y"}
+    assert one.flows == frozenset({"x"})
+    assert one.subscribe("y").flows == frozenset({"x", "y"})
     assert one.unsubscribe("x").flows == frozenset()
     assert one.subscribe(None) == everything
     muted = everything.unsubscribe("x")
-    assert muted.flows is None and not muted.wants("x") and muted.wants("y")
-    assert muted.subscribe("x").flows == {"x"}
+    assert muted.flows is None
+    assert not muted.wants("x")
+    assert muted.wants("y")
+    assert muted.subscribe("x").flows == frozenset({"x"})
     assert everything.unsubscribe(None).flows == frozenset()
 
 
@@ -77,7 +79,7 @@ async def test_an_invalid_message_gets_an_error_and_the_socket_stays_open(
 ) -> None:
     client = await server.connect()
     await client.ws.send_str(text)
-    answer = await client.until(lambda got: bool(got))
+    answer = await client.until(bool)
     assert answer[0]["type"] == "error"
     assert answer[0]["data"]["code"] == code
     assert answer[0]["data"]["message"]

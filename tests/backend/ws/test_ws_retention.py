@@ -21,7 +21,7 @@ async def test_since_older_than_the_retained_log_gets_a_resync(tmp_path: Path) -
         assert [event.seq for event in kept] == [7, 8, 9, 10]
 
         old = await server.connect(since=3)
-        first = (await old.until(lambda got: bool(got)))[0]
+        first = (await old.until(bool))[0]
         assert first == {"type": "resync", "seq": 10, "data": {"reason": "since_pruned"}}
         assert await old.quiet(0.2) == []  # nothing replayed after a resync...
         flow = await api.create(flow_tree("new", leaves=1))
@@ -34,7 +34,7 @@ async def test_since_older_than_the_retained_log_gets_a_resync(tmp_path: Path) -
         assert edge.seqs == [7, 8, 9, 10, 11]
 
         future = await server.connect(since=500)  # a seq from another database
-        answer = (await future.until(lambda got: bool(got)))[0]
+        answer = (await future.until(bool))[0]
         assert answer["type"] == "resync"
         assert answer["data"]["reason"] == "since_unknown"
         assert answer["seq"] == 11
@@ -81,6 +81,9 @@ async def test_user_reads_scan_to_the_head_without_events_of_their_own(server: S
         only = await events.events_after_for_user(
             conn, server.user_ids["alice"], 0, 10, flow_ids={"nope"}
         )
-    assert [e.seq for e in bob.events] == [1] and bob.scanned_to == 2
-    assert [e.seq for e in alice.events] == [2] and alice.scanned_to == 2
-    assert only.events == [] and only.scanned_to == 2
+    assert [e.seq for e in bob.events] == [1]
+    assert bob.scanned_to == 2
+    assert [e.seq for e in alice.events] == [2]
+    assert alice.scanned_to == 2
+    assert only.events == []
+    assert only.scanned_to == 2

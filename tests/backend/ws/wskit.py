@@ -185,6 +185,7 @@ async def log_of(store: Store, user_id: str, after: int = 0) -> list[events.RawE
 
 def flow_tree(prefix: str, leaves: int = 3, seconds: float = 0.0) -> dict[str, Any]:
     """A root ``sum`` over ``leaves`` leaves (``sleep`` when ``seconds`` else ``echo``)."""
+    children: list[dict[str, Any]]
     if seconds:
         children = [
             {"name": "sleep", "queueName": "jobQueue", "data": {"seconds": seconds, "value": i},
