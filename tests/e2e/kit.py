@@ -27,10 +27,12 @@ import redis
 from aiohttp.test_utils import TestServer
 
 from backend.api.app import create_app
+from backend.api.context import OPENAPI_DOC
 from backend.api.routes.execution import execution_ctx
 from backend.api.routes.execution import routes as execution_routes
 from backend.settings import Settings
 from backend.store.store import Store
+from tests.backend.api.api_helpers import ResponseRecorder
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = "tests.tasks.e2e_tasks"
@@ -143,6 +145,7 @@ class Backend:
     store: Store
     server: TestServer
     api: Api
+    recorder: ResponseRecorder
 
 
 def runs(redis_url: str) -> list[dict[str, Any]]:
@@ -173,17 +176,22 @@ async def start_backend(settings: Settings) -> Backend:
     app = create_app(
         settings, store, extra_ctx=[execution_ctx(settings)], extra_routes=[execution_routes]
     )
+    recorder = ResponseRecorder()
+    app.middlewares.insert(0, recorder.middleware)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     session = aiohttp.ClientSession()
     api = Api(session, str(server.make_url("")).rstrip("/"), token)
-    return Backend(settings, store, server, api)
+    return Backend(settings, store, server, api, recorder)
 
 
 async def stop_backend(backend: Backend) -> None:
+    """Stop, then check every JSON body the backend answered against its OpenAPI schema."""
+    doc = backend.server.app[OPENAPI_DOC]
     await backend.api.session.close()
     await backend.server.close()
     await backend.store.close()
+    assert backend.recorder.check(doc) > 0
 
 
 @pytest.fixture
