@@ -20,7 +20,6 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 from taskiq.receiver import Receiver
@@ -232,7 +231,3 @@ def _memory_worker_info(settings: Settings, worker: InProcessWorker) -> WorkerIn
         started_at=now,
         heartbeat_at=now,
     )
-
-
-def with_memory_broker(settings: Settings) -> Settings:
-    return replace(settings, in_memory_broker=True)
