@@ -31,6 +31,7 @@ from backend.worker.protocol import (
     WorkerEvent,
     stream_name,
 )
+from backend.worker.runtime import StopReason
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,8 @@ class MemoryTransport:
         return [replace(self.worker, heartbeat_at=int(time.time() * 1000))]
 
     async def cancel(self, job_ids: Sequence[str]) -> None:
-        return None
+        for job_id in job_ids:
+            self.broker.runtime.stop(job_id, StopReason.CANCELLED)
 
     async def server_id(self) -> str:
         return "memory"

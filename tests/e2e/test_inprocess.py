@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from backend.api.routes.execution import EXECUTION
 from backend.settings import Settings
 from tests.e2e.kit import node, start_backend, stop_backend, wait_workers
 
@@ -52,5 +53,27 @@ async def test_in_memory_broker_without_redis(settings: Settings) -> None:
         unknown = await backend.api.create(node("u-root", "sum", node("u", "nope")))
         stuck = await backend.api.wait_flow(unknown["id"], done=lambda f: f["stuck"] is not None)
         assert stuck["stuck"]["jobId"] == "u"
+    finally:
+        await stop_backend(backend)
+
+
+async def test_cancel_stops_a_running_in_memory_task(settings: Settings) -> None:
+    no_redis = replace(
+        settings, tasks=(EXAMPLES,), in_memory_broker=True, redis_url="redis://127.0.0.1:1/0"
+    )
+    backend = await start_backend(no_redis)
+    try:
+        flow = await backend.api.create(
+            node("root", "sum", node("long", "sleep", data={"seconds": 30, "value": 1}))
+        )
+        await backend.api.wait_flow(flow["id"], done=lambda f: f["counts"]["active"] == 1)
+        cancelled = await backend.api.ok("POST", f"/flows/{flow['id']}/cancel")
+        assert cancelled["status"] == "cancelled"
+        # the in-process task was really stopped: it reported nothing after the cancel
+        jobs = await backend.api.jobs(flow["id"])
+        assert jobs["long"]["status"] == "cancelled"
+        worker = backend.server.app[EXECUTION].worker
+        assert worker is not None
+        assert "long" not in worker.broker.runtime.running
     finally:
         await stop_backend(backend)
