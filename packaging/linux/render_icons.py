@@ -35,7 +35,7 @@ def render(renderer: QSvgRenderer, size: int, path: Path) -> None:
     renderer.render(painter, QRectF(0, 0, size, size))
     painter.end()
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not image.save(str(path), "PNG"):
+    if not image.save(str(path)):  # PNG, from the suffix
         raise OSError(f"could not write {path}")
 
 
