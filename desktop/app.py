@@ -10,24 +10,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
+import logging
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import qasync
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from desktop import app_version
-from desktop.client.records import FlowInfo, FlowStatus
 from desktop.compat import protect_none
 from desktop.connection import ConnectionError_, Endpoint, remote, start_embedded
 from desktop.controller import Controller
+from desktop.demo import run_demo_to_end
 from desktop.theme import icon
 from desktop.views.main_window import MainWindow
-from desktop.views.new_flow import load_templates
-
-DEMO_TIMEOUT = 120.0
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -53,26 +53,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def connect(args: argparse.Namespace) -> Endpoint:
+async def connect(args: argparse.Namespace, scratch: Path) -> Endpoint:
     if args.remote:
         return remote(args.remote, args.token)
+    if args.demo:
+        # A demo screenshot must look the same on every machine and must not
+        # add flows to the operator's own embedded database.
+        from backend.settings import load_settings
+
+        return await start_embedded(replace(load_settings(), db=scratch / "demo.db"))
     return await start_embedded()
-
-
-async def run_demo_to_end(window: MainWindow) -> None:
-    flow = await window.controller.create_flow(json.loads(load_templates()["demo"]))
-    window.show_flow(flow.id)
-    finished = asyncio.Event()
-
-    def check(info: FlowInfo) -> None:
-        if info.id == flow.id and info.status is not FlowStatus.ACTIVE:
-            finished.set()
-
-    window.controller.flowUpdated.connect(check)
-    check(window.controller.state.flows.get(flow.id, flow))
-    async with asyncio.timeout(DEMO_TIMEOUT):
-        await finished.wait()
-    await asyncio.sleep(0.5)  # let the last updates paint
 
 
 async def screenshot(window: MainWindow, path: Path, demo: bool) -> None:
@@ -81,20 +71,28 @@ async def screenshot(window: MainWindow, path: Path, demo: bool) -> None:
     else:
         await asyncio.sleep(1.0)
     window.tree.fit()
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)  # let the last updates and fades paint
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path), "PNG"):
         raise OSError(f"could not write {path}")
 
 
 async def run(app: QApplication, args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory(prefix="flowdesk-") as scratch:
+        return await _run(app, args, Path(scratch))
+
+
+async def _run(app: QApplication, args: argparse.Namespace, scratch: Path) -> int:
     try:
-        endpoint = await connect(args)
+        endpoint = await connect(args, scratch)
     except ConnectionError_ as exc:
         print(f"flowdesk: {exc}", file=sys.stderr)
         return 2
     controller = Controller(endpoint.url, endpoint.token)
-    window = MainWindow(controller, endpoint.label)
+    settings = None
+    if args.screenshot is not None:  # default layout, and the user's stays untouched
+        settings = QSettings(str(scratch / "ui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(controller, endpoint.label, settings)
     closed = asyncio.get_running_loop().create_future()
 
     def on_closed() -> None:
@@ -117,8 +115,16 @@ async def run(app: QApplication, args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The embedded worker logs every failing task with its traceback; the
+    # window shows those failures, so the terminal need not repeat them.
+    logging.getLogger("taskiq.receiver.receiver").setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    configure_logging()
     protect_none()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)

@@ -51,6 +51,7 @@ STATE_GLYPHS: dict[str, str] = {
     FlowStatus.ACTIVE.value: "▶",
 }
 
+STUCK_COLOR = QColor("#e07b21")
 FAILED_TINT = QColor(224, 73, 62, 48)
 STUCK_TINT = QColor(224, 160, 33, 56)
 

@@ -12,7 +12,7 @@ applied to live inserts the same way the server applies it to pages.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from enum import IntEnum
 from typing import Any
 
@@ -57,11 +57,15 @@ HEADERS = {
 }
 
 
-def local_time(iso: str) -> str:
+def local_time(iso: str, today: date | None = None) -> str:
+    """A server time in local time: the clock time today, else the date too."""
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        moment = datetime.fromisoformat(iso).astimezone()
     except ValueError:
         return iso
+    if moment.date() == (today or date.today()):
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def status_text(flow: FlowInfo) -> str:
@@ -221,7 +225,7 @@ class FlowListModel(QAbstractTableModel):
             if flow.stuck is not None:
                 return STUCK_TINT
         if role == Qt.ItemDataRole.ToolTipRole:
-            tip = f"{flow.name}\n{flow.id}"
+            tip = f"{flow.name}\n{flow.id}\ncreated {flow.created_at}"
             if flow.stuck is not None:
                 tip += f"\nstuck at {flow.stuck.job_id}: {flow.stuck.reason}"
             return tip

@@ -37,6 +37,17 @@ def duration(started: str | None, finished: str | None) -> str:
     return f"{delta.total_seconds():.3f} s"
 
 
+def moment(iso: str | None) -> str:
+    """A server time as local time to the millisecond (the raw text if unparsable)."""
+    if not iso:
+        return ""
+    try:
+        local = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso
+    return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+
+
 def error_text(error: object) -> str:
     """An error object as message first, then the traceback, then the rest."""
     if not isinstance(error, dict):
@@ -118,19 +129,26 @@ class JobDetailsPanel(QWidget):
         self.views["Result"].set_value(None if job is None else job.result)
         self.views["Error"].setPlainText("" if job is None else error_text(job.error))
         self.views["Logs"].setPlainText("" if detail is None else logs_text(detail.logs))
-        if job is not None and job.status is JobState.FAILED:
+        if job is not None:
+            self._show_outcome_tab(job)
+
+    def _show_outcome_tab(self, job: JobInfo) -> None:
+        """A finished job opens on what matters: its result, or its error."""
+        if job.status is JobState.FAILED:
             self.tabs.setCurrentWidget(self.views["Error"])
-        elif job is not None and job.status is JobState.COMPLETED:
+        elif job.status is JobState.COMPLETED:
             self.tabs.setCurrentWidget(self.views["Result"])
 
     def update_job(self, job: JobInfo) -> None:
         """A live update of the shown job (logs are kept until the next load)."""
         if self.job is None or job.job_id != self.job.job_id:
             return
-        self.job = job
+        previous, self.job = self.job, job
         self._render_facts()
         self.views["Result"].set_value(job.result)
         self.views["Error"].setPlainText(error_text(job.error))
+        if job.status is not previous.status:
+            self._show_outcome_tab(job)
 
     def _render_facts(self) -> None:
         job = self.job
@@ -150,9 +168,9 @@ class JobDetailsPanel(QWidget):
             "State": f"{STATE_GLYPHS.get(state, '?')} {STATE_LABELS.get(state, state)}",
             "Attempts": f"{job.attempts_made} of {job.attempts_allowed}",
             "Progress": to_text(job.progress),
-            "Created": job.created_at,
-            "Started": job.started_at or "",
-            "Finished": job.finished_at or "",
+            "Created": moment(job.created_at),
+            "Started": moment(job.started_at),
+            "Finished": moment(job.finished_at),
             "Duration": duration(job.started_at, job.finished_at),
         }
         for key, value in values.items():

@@ -34,6 +34,10 @@ from desktop.views.new_flow import NewFlowDialog, load_templates
 from desktop.views.queues_page import QueuesPage
 
 OVERVIEW_REFRESH_MS = 5000
+# First-run proportions for a 1280x800 window: a list wide enough for its
+# columns, and the tree taller than the details below it.
+DEFAULT_MAIN_SIZES = (430, 850)
+DEFAULT_RIGHT_SIZES = (440, 320)
 
 
 class MainWindow(QMainWindow):
@@ -252,10 +256,11 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 800)
-        for key, splitter in (("window/main", self.main_split), ("window/right", self.right)):
+        defaults = ((self.main_split, DEFAULT_MAIN_SIZES), (self.right, DEFAULT_RIGHT_SIZES))
+        for key, (splitter, sizes) in zip(("window/main", "window/right"), defaults, strict=True):
             value = s.value(key)
-            if value is not None:
-                splitter.restoreState(value)
+            if value is None or not splitter.restoreState(value):
+                splitter.setSizes(list(sizes))
         self.notify_action.setChecked(s.value("notify/failures", True, type=bool) is True)
         self.notify_done_action.setChecked(s.value("notify/completed", False, type=bool) is True)
 

@@ -1,9 +1,14 @@
-"""Paints the flow list's progress column as a bar of done/total jobs."""
+"""Paints the flow list's progress column as a bar of done/total jobs.
+
+The bar takes the flow's state colour (stuck flows the stuck colour), so a
+glance down the column finds the flows that need attention; the text and
+the status column still say it in words.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -13,6 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.models.flow_list import FlowRole
+from desktop.theme import STUCK_COLOR, state_color
 
 
 class ProgressDelegate(QStyledItemDelegate):
@@ -36,5 +42,9 @@ class ProgressDelegate(QStyledItemDelegate):
         bar.textVisible = True
         bar.textAlignment = Qt.AlignmentFlag.AlignCenter
         bar.state = option.state
+        bar.palette = QPalette(option.palette)
+        stuck = bool(index.data(FlowRole.STUCK))
+        color = STUCK_COLOR if stuck else state_color(str(index.data(FlowRole.STATUS)))
+        bar.palette.setColor(QPalette.ColorRole.Highlight, color)
         style = option.widget.style() if option.widget else QApplication.style()
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
