@@ -8,11 +8,11 @@ translucent so they blend with whatever base colour the system uses.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from PySide6.QtGui import QColor, QIcon
 
 from desktop.client.records import FlowStatus, JobState
+from desktop.paths import resources_dir
 
 STATE_COLORS: dict[str, str] = {
     JobState.WAITING_CHILDREN.value: "#8a8f98",
@@ -58,15 +58,6 @@ STUCK_TINT = QColor(224, 160, 33, 56)
 
 def state_color(state: str) -> QColor:
     return QColor(STATE_COLORS.get(state, STATE_COLORS[JobState.UNKNOWN.value]))
-
-
-def resources_dir() -> Path:
-    """``resources/`` next to the package (source checkout) or inside it (wheel)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "resources", here.parent / "resources"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "resources"
 
 
 @cache

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.jsonpath import line_of, pretty
-from desktop.theme import resources_dir
+from desktop.paths import resources_dir
 from desktop.widgets.json_view import JsonHighlighter, monospace
 
 
