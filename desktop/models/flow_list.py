@@ -81,6 +81,7 @@ class FlowListModel(QAbstractTableModel):
         super().__init__(parent)
         self._ids: list[str] = []
         self._flows: dict[str, FlowInfo] = {}
+        self._rows: dict[str, int] | None = {}  # flow id -> row; None: rebuild on next use
         self._next_cursor: str | None = None
         self._fetch_pending = False
         self.status_filter: FlowStatus | None = None
@@ -109,6 +110,7 @@ class FlowListModel(QAbstractTableModel):
                 self._flows[flow.id] = flow
         self._next_cursor = next_cursor
         self._fetch_pending = False
+        self._rows = None
         self.endResetModel()
 
     def append_page(self, flows: Sequence[FlowInfo], next_cursor: str | None) -> None:
@@ -123,6 +125,7 @@ class FlowListModel(QAbstractTableModel):
         for flow in fresh:
             self._ids.append(flow.id)
             self._flows[flow.id] = flow
+        self._rows = None
         self.endInsertRows()
 
     @property
@@ -152,7 +155,7 @@ class FlowListModel(QAbstractTableModel):
                 self._remove(flow.id)
                 return
             self._flows[flow.id] = flow
-            row = self._ids.index(flow.id)
+            row = self.row_of(flow.id)
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(Column) - 1))
             return
         if not self.matches(flow):
@@ -162,22 +165,32 @@ class FlowListModel(QAbstractTableModel):
             return  # older than the loaded pages: it arrives with fetchMore
         self.beginInsertRows(QModelIndex(), at, at)
         self._ids.insert(at, flow.id)
+        self._rows = None
         self._flows[flow.id] = flow
         self.endInsertRows()
 
     def _insert_row_for(self, flow: FlowInfo) -> int | None:
-        # Rows are newest first; find the first row created before this flow.
-        for row, fid in enumerate(self._ids):
-            if self._flows[fid].created_at <= flow.created_at:
-                return row
-        return None if self._next_cursor is not None else len(self._ids)
+        # Rows are newest first: binary search for the first row created no
+        # later than this flow (the usual case, a brand-new flow, is row 0).
+        ids, flows = self._ids, self._flows
+        lo, hi = 0, len(ids)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if flows[ids[mid]].created_at > flow.created_at:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo == len(ids) and self._next_cursor is not None:
+            return None
+        return lo
 
     def _remove(self, flow_id: str) -> None:
         if flow_id not in self._flows:
             return
-        row = self._ids.index(flow_id)
+        row = self.row_of(flow_id)
         self.beginRemoveRows(QModelIndex(), row, row)
         del self._ids[row]
+        self._rows = None
         del self._flows[flow_id]
         self.endRemoveRows()
 
@@ -187,7 +200,12 @@ class FlowListModel(QAbstractTableModel):
         return self._flows[self._ids[row]] if 0 <= row < len(self._ids) else None
 
     def row_of(self, flow_id: str) -> int:
-        return self._ids.index(flow_id) if flow_id in self._flows else -1
+        """The row of a loaded flow, -1 if none; O(1) between inserts and removals."""
+        if flow_id not in self._flows:
+            return -1
+        if self._rows is None:
+            self._rows = {fid: row for row, fid in enumerate(self._ids)}
+        return self._rows[flow_id]
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._ids)

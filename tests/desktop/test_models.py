@@ -149,3 +149,30 @@ def test_heartbeat_age() -> None:
     assert heartbeat_age(10_000, now=13.4) == "3 s ago"
     assert heartbeat_age("1970-01-01T00:00:05+00:00", now=6) == "1 s ago"
     assert heartbeat_age(None) == "?"
+
+
+def test_live_inserts_keep_newest_first_and_rows_stay_addressable() -> None:
+    # Seconds 1..59 in a scrambled order: each insert lands by binary search.
+    model = FlowListModel()
+    seconds = [(i * 37) % 59 + 1 for i in range(59)]
+    for second in seconds:
+        model.apply([FlowAdded(flow(second))])
+        changed = flow(second, status="completed", updatedAt="2026-01-01T00:01:00.000+00:00")
+        model.apply([FlowChanged(changed, flow(second))])
+    ids = [model.flow_at(row).id for row in range(model.rowCount())]  # type: ignore[union-attr]
+    assert ids == [f"f{s}" for s in sorted(seconds, reverse=True)]
+    assert all(model.row_of(fid) == row for row, fid in enumerate(ids))
+    assert {model.index(r, 0).data(FlowRole.STATUS) for r in range(59)} == {"completed"}
+    model.apply([FlowRemoved("f30")])
+    assert model.row_of("f29") == 29
+    assert model.row_of("f30") == -1
+
+
+def test_live_insert_older_than_the_loaded_pages_waits_for_fetch_more() -> None:
+    model = FlowListModel()
+    model.reset_page([flow(i) for i in range(50, 40, -1)], next_cursor="41")
+    model.apply([FlowAdded(flow(3)), FlowAdded(flow(45, id="g45")), FlowAdded(flow(55))])
+    ids = [model.flow_at(row).id for row in range(model.rowCount())]  # type: ignore[union-attr]
+    assert "f3" not in ids
+    assert ids[0] == "f55"
+    assert ids.index("g45") in (5, 6)  # beside the other flow of the same second
