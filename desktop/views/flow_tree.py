@@ -3,7 +3,8 @@
 Positions come from the pure :func:`desktop.layout.layout`; this view only
 creates one :class:`JobNodeItem` per visible job and one path item for all
 edges. A job update with the same children swaps the card's record (one
-repaint); a change of shape or a collapse/expand lays the tree out again.
+repaint, plus a short colour fade on a change of state); a change of shape
+or a collapse/expand lays the tree out again.
 Zoom with the wheel or the window's shortcuts, pan by dragging, double-click
 a card to collapse or expand its subtree.
 """
@@ -18,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView, 
 
 from desktop.client.records import JobInfo
 from desktop.layout import Layout, LayoutOptions, layout
-from desktop.widgets.node_item import JobNodeItem
+from desktop.widgets.node_item import Fader, JobNodeItem
 
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 4.0
@@ -41,11 +42,13 @@ class FlowTreeView(QGraphicsView):
         self.nodes: dict[str, JobNodeItem] = {}
         self.current_layout: Layout | None = None
         self._edges: QGraphicsPathItem | None = None
+        self.fader = Fader(self)
         self.scene().selectionChanged.connect(self._on_selection)
 
     # --- content ---------------------------------------------------------------
 
     def clear(self) -> None:
+        self.fader.clear()
         self.scene().clear()
         self.nodes = {}
         self.jobs = {}
@@ -72,8 +75,8 @@ class FlowTreeView(QGraphicsView):
         self.jobs[job.job_id] = job
         item = self.nodes.get(job.job_id)
         if previous is not None and previous.children == job.children:
-            if item is not None:
-                item.set_job(job)
+            if item is not None and item.set_job(job):
+                self.fader.add(item)
             return
         if self.root_id is not None and job.job_id in self.jobs:
             self._rebuild()
@@ -91,6 +94,7 @@ class FlowTreeView(QGraphicsView):
     def _rebuild(self) -> None:
         scene = self.scene()
         selected = self.selected_job()
+        self.fader.clear()
         scene.clear()
         self.nodes = {}
         if self.root_id is None or self.root_id not in self.jobs:

@@ -4,11 +4,19 @@ The card paints itself from its :class:`JobInfo`; a live update swaps the
 record and calls ``update()``, so only this card's rectangle is repainted.
 When zoomed far out (level of detail below 0.35) it paints a plain coloured
 box, which keeps 20,000-node trees fluid.
+
+A change of state is not a jump: for ``FADE_SECONDS`` the card's colour
+blends from the old state's colour to the new one. The card only knows where
+in the fade it is (from the clock); :class:`Fader` repaints the fading cards
+on one shared timer and stops when none is left, so an idle tree costs
+nothing and a burst of updates costs one timer, not one animation per card.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+import time
+
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyle, QStyleOptionGraphicsItem, QWidget
 
@@ -24,6 +32,19 @@ def progress_fraction(progress: object) -> float | None:
     return None
 
 
+FADE_SECONDS = 0.3
+
+
+def blend(start: QColor, end: QColor, t: float) -> QColor:
+    """The colour ``t`` of the way (0..1) from ``start`` to ``end``."""
+    t = max(0.0, min(1.0, t))
+    return QColor.fromRgbF(
+        start.redF() + (end.redF() - start.redF()) * t,
+        start.greenF() + (end.greenF() - start.greenF()) * t,
+        start.blueF() + (end.blueF() - start.blueF()) * t,
+    )
+
+
 class JobNodeItem(QGraphicsItem):
     def __init__(self, job: JobInfo, width: float, height: float) -> None:
         super().__init__()
@@ -34,10 +55,33 @@ class JobNodeItem(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setAcceptHoverEvents(False)
         self.setToolTip(f"{job.name} ({job.job_id})")
+        self._fade_from: QColor | None = None
+        self._fade_start = 0.0
 
-    def set_job(self, job: JobInfo) -> None:
-        self.job = job
+    def set_job(self, job: JobInfo, now: float | None = None) -> bool:
+        """Show a newer record; True if the state changed and a fade began."""
+        previous, self.job = self.job, job
+        fades = previous.status is not job.status
+        if fades:
+            moment = time.monotonic() if now is None else now
+            self._fade_from = self.color(moment, previous)  # mid-fade: from where it is
+            self._fade_start = moment
         self.update()
+        return fades
+
+    def color(self, now: float | None = None, job: JobInfo | None = None) -> QColor:
+        """The card's state colour at ``now`` (blended while a fade runs)."""
+        target = state_color((job or self.job).status.value)
+        if self._fade_from is None or job is not None:
+            return target
+        moment = time.monotonic() if now is None else now
+        t = (moment - self._fade_start) / FADE_SECONDS
+        return target if t >= 1 else blend(self._fade_from, target, t)
+
+    def fading(self, now: float) -> bool:
+        if self._fade_from is not None and now - self._fade_start >= FADE_SECONDS:
+            self._fade_from = None
+        return self._fade_from is not None
 
     def boundingRect(self) -> QRectF:
         return self._rect.adjusted(-2, -2, 2, 2)
@@ -48,8 +92,7 @@ class JobNodeItem(QGraphicsItem):
         option: QStyleOptionGraphicsItem,
         widget: QWidget | None = None,
     ) -> None:
-        job = self.job
-        color = state_color(job.status.value)
+        color = self.color()
         lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         palette = QApplication.palette()
@@ -91,3 +134,39 @@ class JobNodeItem(QGraphicsItem):
             track = QRectF(x, self._rect.height() - 9, w, 4)
             painter.fillRect(track, palette.color(QPalette.ColorRole.Midlight))
             painter.fillRect(QRectF(x, track.y(), w * fraction, 4), color)
+
+
+class Fader(QObject):
+    """Repaints fading cards on one timer while any fade runs."""
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = 33) -> None:
+        super().__init__(parent)
+        self._items: dict[int, JobNodeItem] = {}  # by id(): a card fades once at a time
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._items)
+
+    def add(self, item: JobNodeItem) -> None:
+        self._items[id(item)] = item
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def clear(self) -> None:
+        """Forget every card (the scene was rebuilt)."""
+        self._items = {}
+        self._timer.stop()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        still = {}
+        for key, item in self._items.items():
+            item.update()
+            if item.fading(now):
+                still[key] = item
+        self._items = still
+        if not still:
+            self._timer.stop()

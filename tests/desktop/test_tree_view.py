@@ -1,0 +1,72 @@
+"""The tree view's live updates: in-place repaint and the colour fade on a change of state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pytestqt.qtbot import QtBot
+
+from desktop.client.records import JobInfo, JobState
+from desktop.theme import state_color
+from desktop.views.flow_tree import FlowTreeView
+from desktop.widgets.node_item import FADE_SECONDS, blend
+
+
+def job(job_id: str, parent: str | None, children: tuple[str, ...] = ()) -> JobInfo:
+    return JobInfo(
+        id=job_id,
+        job_id=job_id,
+        flow_id="f",
+        parent_id=parent,
+        name=f"task-{job_id}",
+        queue_name="jobQueue",
+        status=JobState.WAITING,
+        children=children,
+        attempts_made=0,
+        created_at="2026-01-01T00:00:00.000+00:00",
+        updated_at="2026-01-01T00:00:00.000+00:00",
+    )
+
+
+def shown(qtbot: QtBot) -> FlowTreeView:
+    view = FlowTreeView()
+    qtbot.addWidget(view)
+    view.show_jobs("r", {"r": job("r", None, ("a", "b")), "a": job("a", "r"), "b": job("b", "r")})
+    return view
+
+
+def test_state_change_fades_from_old_to_new_colour(qtbot: QtBot) -> None:
+    view = shown(qtbot)
+    item = view.nodes["a"]
+    before = state_color(JobState.WAITING.value)
+    after = state_color(JobState.ACTIVE.value)
+    assert item.set_job(replace(item.job, status=JobState.ACTIVE), now=100.0)
+    assert item.color(100.0) == before
+    half = item.color(100.0 + FADE_SECONDS / 2)
+    assert half == blend(before, after, 0.5)
+    assert half not in (before, after)
+    end = 100.0 + FADE_SECONDS * 1.01
+    assert item.color(end) == after
+    assert not item.fading(end)
+    # Same state again (progress, say): no fade.
+    assert not item.set_job(replace(item.job, progress=50), now=200.0)
+
+
+def test_live_update_repaints_one_card_and_the_fader_stops(qtbot: QtBot) -> None:
+    view = shown(qtbot)
+    items = dict(view.nodes)
+    view.update_job(replace(view.jobs["b"], status=JobState.COMPLETED, result=1))
+    assert view.nodes == items  # no rebuild: the same cards
+    assert view.nodes["b"].job.status is JobState.COMPLETED
+    assert view.fader.active
+    qtbot.waitUntil(lambda: not view.fader.active, timeout=5000)
+    assert view.nodes["b"].color() == state_color(JobState.COMPLETED.value)
+
+
+def test_rebuild_forgets_fading_cards(qtbot: QtBot) -> None:
+    view = shown(qtbot)
+    view.update_job(replace(view.jobs["a"], status=JobState.ACTIVE))
+    assert view.fader.active
+    view.toggle_collapsed("r")  # lays out again: new cards
+    assert not view.fader.active
+    assert set(view.nodes) == {"r"}
