@@ -333,10 +333,13 @@ class FlowMachine:
         """The first finally-failed job whose waiting parent cannot go on without it."""
         if self.status is not FlowStatus.ACTIVE:
             return None
+        # Any unresolved failed child holds a waiting parent, whatever its policy:
+        # a retried parent waits again for a child that failed it (failParent)
+        # or that let it start early (continueParent).
         for job in self.jobs.values():
             if (
                 job.status is JobState.FAILED
-                and job.opts.on_failure is FailurePolicy.WAIT
+                and not _resolved(job)
                 and job.parent_id is not None
                 and self.jobs[job.parent_id].status is JobState.WAITING_CHILDREN
             ):
