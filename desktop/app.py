@@ -2,7 +2,9 @@
 
 ``run`` is the whole application as one coroutine (connect, show, wait for
 the window to close, shut down), so tests and ``--screenshot`` drive exactly
-what a user runs.
+what a user runs. "Connect to server" in the window ends the current session
+(window, controller, embedded backend) and starts one on the chosen
+endpoint; the choice is remembered and used at the next start.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import qasync
@@ -23,11 +25,20 @@ from PySide6.QtWidgets import QApplication
 
 from desktop import app_version
 from desktop.compat import protect_none
-from desktop.connection import ConnectionError_, Endpoint, remote, start_embedded
+from desktop.connection import (
+    ConnectionError_,
+    Endpoint,
+    Profile,
+    load_profiles,
+    remote,
+    start_embedded,
+)
 from desktop.controller import Controller
 from desktop.demo import run_demo_to_end
 from desktop.theme import icon
 from desktop.views.main_window import MainWindow
+
+LAST_PROFILE_KEY = "connection/profile"  # QSettings: the profile used last, "" for embedded
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -39,6 +50,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--version", action="version", version=f"flowdesk {app_version()}")
     parser.add_argument("--remote", metavar="URL", help="connect to a `backend serve` at URL")
     parser.add_argument("--token", help="API token for --remote")
+    parser.add_argument("--profile", help="connect with a saved remote profile (File > Connect)")
+    parser.add_argument(
+        "--embedded", action="store_true", help="use the embedded backend, not the last profile"
+    )
     parser.add_argument(
         "--screenshot", metavar="PATH", type=Path, help="save a PNG of the window and exit"
     )
@@ -50,12 +65,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--remote needs --token")
     if args.demo and not args.screenshot:
         parser.error("--demo is used with --screenshot")
+    if sum(map(bool, (args.remote, args.profile, args.embedded))) > 1:
+        parser.error("choose one of --remote, --profile and --embedded")
     return args
 
 
-async def connect(args: argparse.Namespace, scratch: Path) -> Endpoint:
+@dataclass(frozen=True)
+class Target:
+    """Where a session connects: a saved profile, an ad hoc remote, or embedded."""
+
+    profile: Profile | None = None
+    url: str | None = None
+    token: str | None = None
+
+
+def first_target(args: argparse.Namespace, settings: QSettings) -> Target:
     if args.remote:
-        return remote(args.remote, args.token)
+        return Target(url=args.remote, token=args.token)
+    if args.embedded or args.screenshot is not None:
+        return Target()
+    wanted = args.profile or str(settings.value(LAST_PROFILE_KEY, "") or "")
+    profile = next((p for p in load_profiles() if p.name == wanted), None)
+    if args.profile and profile is None:
+        raise ConnectionError_(f"no saved profile named {args.profile!r} (File > Connect)")
+    return Target(profile)
+
+
+async def connect(target: Target, args: argparse.Namespace, scratch: Path) -> Endpoint:
+    if target.profile is not None:
+        return remote(target.profile.url, target.profile.token)
+    if target.url is not None:
+        return remote(target.url, target.token or "")
     if args.demo:
         # A demo screenshot must look the same on every machine and must not
         # add flows to the operator's own embedded database.
@@ -77,42 +117,75 @@ async def screenshot(window: MainWindow, path: Path, demo: bool) -> None:
         raise OSError(f"could not write {path}")
 
 
-async def run(app: QApplication, args: argparse.Namespace) -> int:
+async def run(
+    app: QApplication, args: argparse.Namespace, settings: QSettings | None = None
+) -> int:
+    """The application; ``settings`` defaults to the user's (tests pass their own)."""
     with tempfile.TemporaryDirectory(prefix="flowdesk-") as scratch:
-        return await _run(app, args, Path(scratch))
+        if args.screenshot is not None:  # default layout, and the user's stays untouched
+            settings = QSettings(str(Path(scratch) / "ui.ini"), QSettings.Format.IniFormat)
+        return await _run(app, args, Path(scratch), settings or QSettings("flowdesk", "flowdesk"))
 
 
-async def _run(app: QApplication, args: argparse.Namespace, scratch: Path) -> int:
+async def _run(
+    app: QApplication, args: argparse.Namespace, scratch: Path, settings: QSettings
+) -> int:
     try:
-        endpoint = await connect(args, scratch)
+        target: Target | None = first_target(args, settings)
+        while target is not None:
+            endpoint = await connect(target, args, scratch)
+            try:
+                target = await session(app, args, endpoint, target, settings)
+            finally:
+                if endpoint.close is not None:
+                    await endpoint.close()
     except ConnectionError_ as exc:
         print(f"flowdesk: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+async def session(
+    app: QApplication,
+    args: argparse.Namespace,
+    endpoint: Endpoint,
+    target: Target,
+    settings: QSettings,
+) -> Target | None:
+    """One window on one endpoint; returns where to connect next, or None to quit."""
     controller = Controller(endpoint.url, endpoint.token)
-    settings = None
-    if args.screenshot is not None:  # default layout, and the user's stays untouched
-        settings = QSettings(str(scratch / "ui.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(controller, endpoint.label, settings)
-    closed = asyncio.get_running_loop().create_future()
+    name = target.profile.name if target.profile is not None else None
+    label = endpoint.label if name is None else f"remote ({name})"
+    window = MainWindow(controller, label, settings, profile=name)
+    outcome: asyncio.Future[Target | None] = asyncio.get_running_loop().create_future()
+
+    def finish(value: Target | None) -> None:
+        if not outcome.done():
+            outcome.set_result(value)
+
+    def on_switch(profile: Profile | None) -> None:
+        settings.setValue(LAST_PROFILE_KEY, "" if profile is None else profile.name)
+        finish(Target(profile))
+        window.close()
 
     def on_closed() -> None:
-        if not closed.done():
-            closed.set_result(None)
+        finish(None)
 
     app.lastWindowClosed.connect(on_closed)
+    window.switchRequested.connect(on_switch)
     window.show()
     try:
         await controller.start()
         if args.screenshot is not None:
             await screenshot(window, args.screenshot, args.demo)
+            finish(None)
             window.close()
-        else:
-            await closed
+        return await outcome
     finally:
+        app.lastWindowClosed.disconnect(on_closed)
+        window.close()
         await controller.close()
-        if endpoint.close is not None:
-            await endpoint.close()
-    return 0
+        window.deleteLater()
 
 
 def configure_logging() -> None:

@@ -7,9 +7,10 @@ Geometry, splitter positions and notification settings persist in QSettings.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QLabel,
@@ -27,6 +28,7 @@ from desktop.client.ws import LinkState, LinkStatus
 from desktop.controller import Controller
 from desktop.state import Alert
 from desktop.theme import icon
+from desktop.views.connect_dialog import ConnectDialog
 from desktop.views.flow_list import FlowListPanel
 from desktop.views.flow_tree import FlowTreeView
 from desktop.views.job_details import JobDetailsPanel
@@ -41,8 +43,21 @@ DEFAULT_RIGHT_SIZES = (440, 320)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: Controller, mode: str, settings: QSettings | None = None):
+    switchRequested = Signal(object)  # Profile to connect to, or None for embedded
+
+    def __init__(
+        self,
+        controller: Controller,
+        mode: str,
+        settings: QSettings | None = None,
+        *,
+        profile: str | None = None,  # the remote profile in use; None: embedded or ad hoc
+        profiles_file: Path | None = None,  # None: the user's config directory
+    ):
         super().__init__()
+        self.profile = profile
+        self.profiles_file = profiles_file
+        self.connect_dialog: ConnectDialog | None = None
         self.controller = controller
         self.settings = settings or QSettings("flowdesk", "flowdesk")
         self.setWindowTitle("Flowdesk")
@@ -97,6 +112,7 @@ class MainWindow(QMainWindow):
         keys = QKeySequence.StandardKey
         self.new_flow_action = self._action("&New flow…", self.open_new_flow, keys.New, "new-flow")
         self.demo_action = self._action("Run &demo flow", self.run_demo, None, "demo")
+        self.connect_action = self._action("&Connect to server…", self.open_connect, "Ctrl+Shift+O")
         quit_action = self._action("&Quit", self.close, keys.Quit)
         self.refresh_action = self._action("&Refresh", self.refresh, "F5", "refresh")
         self.find_action = self._action("&Find…", self.flow_list.focus_search, keys.Find)
@@ -109,6 +125,8 @@ class MainWindow(QMainWindow):
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
         file_menu.addActions([self.new_flow_action, self.demo_action])
+        file_menu.addSeparator()
+        file_menu.addAction(self.connect_action)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         view_menu = menu.addMenu("&View")
@@ -222,6 +240,15 @@ class MainWindow(QMainWindow):
         dialog.submit_finished()
         dialog.accept()
         self.show_flow(flow.id)
+
+    def open_connect(self) -> ConnectDialog:
+        dialog = ConnectDialog(
+            self.controller.spawn, self, profiles_file=self.profiles_file, current=self.profile
+        )
+        dialog.connectRequested.connect(self.switchRequested.emit)
+        self.connect_dialog = dialog
+        dialog.open()
+        return dialog
 
     def run_demo(self) -> None:
         self.controller.spawn(self.start_demo())
