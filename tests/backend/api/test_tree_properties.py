@@ -72,7 +72,8 @@ def trees(draw: st.DrawFn, max_depth: int = 4) -> Node:
             opts[policy] = True
         if draw(st.booleans()):
             opts["jobId"] = f"job-{next(counter)}"
-        if opts or draw(st.booleans()):
+        empty_opts: bool = draw(st.booleans())
+        if opts or empty_opts:
             node["opts"] = opts
         width = draw(st.integers(0, 3)) if depth < max_depth else 0
         if width or draw(st.booleans()):
