@@ -28,7 +28,7 @@ from backend.api.app import ExtraCtx, create_app
 from backend.api.context import package_version
 from backend.api.routes.execution import routes as execution_routes
 from backend.errors import ConfigError, FlowdeskError, MigrationError
-from backend.logs import ACCESS_LOG_FORMAT, configure_logging
+from backend.logs import AccessLog, configure_logging
 from backend.settings import SPECS, SPECS_BY_NAME, Settings, Spec, describe, load_settings
 from backend.store.backup import backup_database
 from backend.store.store import Store
@@ -231,7 +231,7 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
         make_app(),
         host=settings.host,
         port=settings.port,
-        access_log_format=ACCESS_LOG_FORMAT,
+        access_log_class=AccessLog,
         shutdown_timeout=settings.shutdown_timeout,
         print=announce,
     )
