@@ -8,6 +8,10 @@ applied for 10 seconds through the same path the window uses
 longest gap between ticks of a 5 ms QTimer on the qasync loop; the same
 measure on an idle loop, in the same run, is printed as the baseline.
 
+It also times the flow list model with 20,000 loaded flows: live inserts
+of new flows (binary search for the row) and live updates of random rows
+(row lookup through the model's index), per operation.
+
 Run: ``QT_QPA_PLATFORM=offscreen python bench/bench_desktop.py [--seconds 10]``
 """
 
@@ -27,10 +31,11 @@ import qasync
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from desktop.client.records import JobInfo, JobState, ServerMessage
+from desktop.client.records import FlowInfo, FlowStatus, JobInfo, JobState, ServerMessage
 from desktop.compat import protect_none
 from desktop.layout import layout
-from desktop.state import FlowdeskState
+from desktop.models.flow_list import FlowListModel
+from desktop.state import FlowAdded, FlowChanged, FlowdeskState
 from desktop.views.flow_tree import FlowTreeView
 
 STAMP = "2026-01-01T00:00:00.000+00:00"
@@ -184,6 +189,38 @@ async def bench_size(n: int, seconds: float, rate: int, monitor: TickMonitor) ->
 KEEP: list[FlowTreeView] = []
 
 
+def flow_info(i: int, updated: int = 0) -> FlowInfo:
+    created = f"2026-01-01T{i // 3_600_000 % 24:02d}:{i // 60_000 % 60:02d}:{i // 1000 % 60:02d}"
+    return FlowInfo(
+        id=f"f{i}",
+        name=f"flow {i}",
+        status=FlowStatus.ACTIVE,
+        root_job_id=f"r{i}",
+        created_at=f"{created}.{i % 1000:03d}+00:00",
+        updated_at=f"2026-01-02T00:00:00.{updated:03d}+00:00",
+        counts={"completed": updated % 5, "waiting": 5 - updated % 5},
+        total=5,
+    )
+
+
+def bench_flow_list(loaded: int = 20_000, ops: int = 1_000) -> None:
+    print(f"\n== flow list: {loaded} flows loaded ==")
+    model = FlowListModel()
+    model.reset_page([flow_info(i) for i in range(loaded, 0, -1)], None)
+    t0 = time.perf_counter()
+    for i in range(loaded + 1, loaded + 1 + ops):
+        model.apply([FlowAdded(flow_info(i))])
+    inserts = time.perf_counter() - t0
+    rng = random.Random(3)
+    t0 = time.perf_counter()
+    for k in range(ops):
+        i = rng.randrange(1, loaded)
+        model.apply([FlowChanged(flow_info(i, k % 999 + 1), flow_info(i))])
+    updates = time.perf_counter() - t0
+    print(f"  live insert:       {inserts / ops * 1e6:8.1f} us per new flow")
+    print(f"  live update:       {updates / ops * 1e6:8.1f} us per changed flow (after inserts)")
+
+
 async def main(args: argparse.Namespace) -> None:
     monitor = TickMonitor()
     print(f"updates: {args.rate}/s for {args.seconds:.0f} s; tick timer 5 ms")
@@ -191,6 +228,7 @@ async def main(args: argparse.Namespace) -> None:
     print(f"baseline (empty app, idle loop): worst gap {baseline:.1f} ms, median {median:.1f} ms")
     for n in args.sizes:
         await bench_size(n, args.seconds, args.rate, monitor)
+    bench_flow_list()
 
 
 if __name__ == "__main__":

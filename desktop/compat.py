@@ -9,10 +9,11 @@ CPython 3.12+ makes ``None`` immortal, so the bug is harmless there, but on
 the process aborts with "Fatal Python error: none_dealloc". A busy tree view
 makes that many calls in seconds.
 
-The same run of the desktop tests against the real backend also ended once
-in "Fatal Python error: bool_dealloc" while the interpreter shut down: some
-call path (not yet pinned down; direct calls of bool-returning methods are
-clean) drops references to ``True``/``False`` the same way.
+``True`` and ``False`` suffer the same way on some paths: without the guard,
+1,000 live updates of the flow list model (``dataChanged.emit`` on a
+``QAbstractTableModel`` subclass, in ``bench/bench_desktop.py``) abort with
+"Fatal Python error: bool_dealloc", and the desktop tests once ended with
+it at interpreter shutdown.
 
 The fix is what 3.12 does: give ``None``, ``True`` and ``False`` a reference
 count they can never exhaust. They are never freed anyway, so the only
