@@ -96,6 +96,8 @@ class Settings:
     ws_heartbeat: float = 20.0
     ws_max_message_bytes: int = 4096
     ws_auth_check_interval: float = 5.0
+    ws_buffer_events: int = 50_000
+    ws_buffer_bytes: int = 64 * 1024 * 1024
     shutdown_timeout: float = 10.0
     log_level: str = "INFO"
 
@@ -134,6 +136,8 @@ _HELP = {
     "ws_heartbeat": "seconds between websocket pings (a peer that misses a pong is closed)",
     "ws_max_message_bytes": "largest client websocket message (closed with 1009 above)",
     "ws_auth_check_interval": "seconds between re-checks of open websockets' tokens",
+    "ws_buffer_events": "newest events kept in memory for websockets (older: read from SQLite)",
+    "ws_buffer_bytes": "most payload bytes kept in memory for websocket delivery",
     "shutdown_timeout": "seconds a graceful shutdown may take",
     "log_level": "logging level (DEBUG, INFO, WARNING, ERROR)",
 }

@@ -1,20 +1,43 @@
-"""The websocket hub: wakes connections when the event log grows, and keeps the log tidy.
+"""The websocket hub: reads each commit's new events once, and keeps the log tidy.
 
-Theory of operation. The ``events`` table is the only stream. The hub is
-registered in ``Database.commit_listeners``; a commit only sets a flag, and
-the hub's watcher task then reads the log's head ``seq`` once and wakes every
-connection that is behind it. Each connection (``backend.api.ws``) reads its
-own events from SQLite, after its own cursor, so a wake-up that is coalesced
-with another, or arrives late, delays a client but never loses it an event,
-and there is no seam between replay and live delivery: both are the same read.
+Theory of operation. The ``events`` table is the only stream; the hub keeps
+its newest events in memory (:class:`backend.api.ws_buffer.EventBuffer`, at
+most ``ws_buffer_events`` events and ``ws_buffer_bytes`` of payload). The
+hub is registered in ``Database.commit_listeners``; a commit only sets a
+flag, and the hub's watcher task then reads every event after the buffer's
+head in ONE query (:func:`backend.store.events.log_after`), appends them,
+and wakes every connection that is behind the new head. Each connection
+(``backend.api.ws``) reads its events after its own cursor from the buffer,
+filtering by user and subscription in memory, and from SQLite only when its
+cursor is older than the buffer (replay of old history). Both reads give the
+same answer (same events, same ``scanned_to``), so a connection moves from
+one to the other without a seam, and a wake-up that is coalesced with
+another, or arrives late, delays a client but never loses it an event.
 
-Besides waking, the hub
+Why a snapshot read up to the head leaves no gap behind it. ``seq`` is
+``AUTOINCREMENT``: an insert takes ``max(seq ever committed) + 1`` inside
+its transaction, and a rolled-back transaction rolls back ``sqlite_sequence``
+too, so its numbers are simply taken again. Write transactions never overlap:
+``Database.transaction`` holds an ``asyncio.Lock`` around the single writer
+connection, and its ``BEGIN IMMEDIATE`` takes SQLite's write lock up front,
+which also serialises any writer in another process (the CLI). So
+transactions commit in the order they numbered their events, and a
+transaction that is still open has numbers above every committed one. A read
+snapshot (one ``Database.read`` block) that sees head ``H`` in
+``sqlite_sequence`` therefore sees every event with ``seq <= H`` that was ever
+committed and not pruned, and no later commit can add one below ``H``: the
+buffer's head may jump straight to ``H``. (Writes by another process do not
+call the commit listeners; they reach clients with the next local commit,
+as before.)
+
+Besides reading the log, the hub
 
 * re-checks the tokens of open connections every ``ws_auth_check_interval``
   seconds and closes those whose token was revoked (close code 1008);
 * prunes the event log every ``events_prune_interval`` seconds to
   ``events_retention_days`` and ``events_retention_count``, a chunk per
-  transaction so the writer is never held for long;
+  transaction so the writer is never held for long (the buffer may still
+  hold pruned events; a connection only ever starts at a replayable ``since``);
 * counts what ``/metrics`` reports (:class:`HubStats`).
 """
 
@@ -31,6 +54,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from backend.api.ws_buffer import EventBuffer
 from backend.settings import Settings
 from backend.store import events
 from backend.store.store import Store
@@ -38,6 +62,7 @@ from backend.store.store import Store
 log = logging.getLogger(__name__)
 
 PRUNE_CHUNK = 10_000
+FILL_CHUNK = 10_000  # most events the watcher reads in one query
 DAY_MS = 86_400_000
 
 
@@ -62,6 +87,8 @@ class HubStats:
     resyncs: Counter[str] = field(default_factory=Counter)  # by reason
     closes: Counter[str] = field(default_factory=Counter)  # closed by the server, by reason
     pruned: int = 0
+    buffer_reads: int = 0  # connection reads answered from memory
+    log_reads: int = 0  # connection reads that went to SQLite (older than the buffer)
 
 
 def now_ms() -> int:
@@ -75,16 +102,22 @@ class Hub:
         self.settings = settings
         self.store = store
         self.clock = clock
-        self.head = 0  # the log's highest seq, as last read
+        self.buffer = EventBuffer(settings.ws_buffer_events, settings.ws_buffer_bytes)
         self.clients: set[Client] = set()
         self.stats = HubStats()
         self._dirty = asyncio.Event()
+        self._filling = asyncio.Lock()  # one fill at a time: each starts at the last one's head
         self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def head(self) -> int:
+        """The log's highest seq, as last read (the buffer's head)."""
+        return self.buffer.head
 
     # -- lifetime ---------------------------------------------------------
 
     async def start(self) -> None:
-        self.head = await self.read_head()
+        self.buffer.reset(await self.read_head())
         self.store.db.commit_listeners.append(self._dirty.set)
         self._tasks = [
             asyncio.create_task(self._watch(), name="flowdesk-ws-watch"),
@@ -145,25 +178,40 @@ class Hub:
     async def read(
         self, user_id: str, after: int, flow_ids: Collection[str] | None
     ) -> events.UserEvents:
+        """Up to ``ws_batch_max`` of the user's events after ``after`` (only of
+        ``flow_ids`` when given): from memory when the buffer still holds
+        everything after ``after``, else from SQLite."""
+        limit = self.settings.ws_batch_max
+        found = self.buffer.read(user_id, after, limit, flow_ids)
+        if found is not None:
+            self.stats.buffer_reads += 1
+            return found
+        self.stats.log_reads += 1
         async with self.store.db.read() as conn:
-            return await events.events_after_for_user(
-                conn, user_id, after, self.settings.ws_batch_max, flow_ids
-            )
+            return await events.events_after_for_user(conn, user_id, after, limit, flow_ids)
+
+    async def fill(self) -> bool:
+        """Read the events after the buffer's head into it; true if the read
+        was cut off at ``FILL_CHUNK`` (more are waiting)."""
+        async with self._filling, self.store.db.read() as conn:
+            read = await events.log_after(conn, self.buffer.head, FILL_CHUNK)
+            self.buffer.extend(read.events, read.scanned_to)
+        return len(read.events) >= FILL_CHUNK
 
     async def _watch(self) -> None:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
             try:
-                head = await self.read_head()
+                more = await self.fill()
             except Exception:
-                log.exception("event=ws_head_read_failed")
+                log.exception("event=ws_log_read_failed")
                 await asyncio.sleep(0.5)
                 self._dirty.set()
                 continue
-            if head <= self.head:
-                continue
-            self.head = head
+            if more:
+                self._dirty.set()
+            head = self.head
             for client in list(self.clients):
                 if client.cursor < head:
                     client.wake()

@@ -3,10 +3,12 @@
 Theory of operation. A connection has ONE reader, :meth:`Connection.pump`,
 and a ``cursor``: every event of its user with ``seq <= cursor`` has been
 sent (or filtered out by the subscription). The pump reads
-``seq > cursor`` from SQLite whenever the hub says the log grew, sends what
-it read, and moves the cursor. Replay (``?since=N`` starts the cursor at N)
-and live delivery are the same read, so nothing is missed or sent twice at
-the seam, even while events are being written.
+``seq > cursor`` through the hub whenever the hub says the log grew (from
+the hub's in-memory buffer, or from SQLite when the cursor is older than the
+buffer; both give the same answer), sends what it read, and moves the
+cursor. Replay (``?since=N`` starts the cursor at N) and live delivery are
+the same read, so nothing is missed or sent twice at the seam, even while
+events are being written.
 
 Bursts are **batched, never coalesced**: every event is delivered, in
 ``seq`` order, but after a frame the pump waits ``ws_batch_window`` seconds
@@ -16,8 +18,9 @@ A 10,000-job flow completing thus reaches a client as at most about 20
 frames a second (plus full frames back to back while it catches up), each
 applied and drawn once. A frame with a single event is the bare message.
 
-Slow clients. Nothing is queued in memory: the backlog stays in SQLite and
-what is in flight is one frame plus the socket's buffers. A client that stops
+Slow clients. Nothing is queued per connection: the backlog is the hub's
+shared buffer and SQLite, and what is in flight is one frame plus the
+socket's buffers. A client that stops
 reading blocks only its own pump. When it falls more than ``ws_max_lag``
 events behind the log head, the pump skips to the head and sends
 ``{"type": "resync", "seq": head}``: the client reloads through REST and the
@@ -85,7 +88,7 @@ class Subscription:
         return Subscription(self.flows - {flow_id})
 
     def wants(self, flow_id: str) -> bool:
-        return flow_id not in self.muted  # ``flows`` is applied by the SQL read
+        return flow_id not in self.muted  # ``flows`` is applied by ``Hub.read``
 
     def to_json(self) -> dict[str, Any]:
         return {

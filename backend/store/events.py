@@ -4,8 +4,10 @@ Every state change appends its event in the *same* transaction as the change
 itself, so a client replaying from ``seq`` N sees exactly the committed
 changes, in commit order. ``seq`` is ``AUTOINCREMENT`` and never reused.
 
-The websocket hub reads it per user (:func:`events_after_for_user`, on the
-``events_user_seq`` index) and prunes it by age and count. Pruning deletes a
+The websocket hub reads it whole after each commit (:func:`log_after`, one
+query for every connection, into its in-memory buffer), per user when a
+connection replays history older than that buffer (:func:`events_after_for_user`,
+on the ``events_user_seq`` index), and prunes it by age and count. Pruning deletes a
 prefix of the log and records how far it went in ``meta``
 (:func:`pruned_through`): a client asking to replay from an older ``seq``
 is told to reload instead of silently missing the pruned events.
@@ -14,6 +16,7 @@ is told to reload instead of silently missing the pruned events.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
@@ -87,7 +90,7 @@ def _event(row: aiosqlite.Row) -> Event:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawEvent:
     """An event whose payload stays the stored JSON text.
 
@@ -112,6 +115,22 @@ class UserEvents:
     """
 
     events: list[RawEvent]
+    scanned_to: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent(RawEvent):
+    """A :class:`RawEvent` with its owner: what the websocket hub's buffer keeps."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class LogEvents:
+    """One read of the whole log: the events, and how far it was scanned
+    (as :attr:`UserEvents.scanned_to`: the head when not cut off by ``limit``)."""
+
+    events: list[LogEvent]
     scanned_to: int
 
 
@@ -155,6 +174,29 @@ async def events_after_for_user(
     ]
     scanned_to = found[-1].seq if len(found) >= limit else max(head, after)
     return UserEvents(found, scanned_to)
+
+
+async def log_after(conn: aiosqlite.Connection, after: int, limit: int) -> LogEvents:
+    """Up to ``limit`` events of every user with ``seq > after``, oldest first,
+    payloads undecoded. Run it inside one ``Database.read`` block with nothing
+    else, so ``scanned_to`` and the events share a snapshot: every committed
+    event up to ``scanned_to`` is then in the answer (or pruned), and no later
+    commit can add one below it (see ``backend.api.hub``).
+    """
+    head = await head_seq(conn)
+    async with conn.execute(
+        "SELECT seq, type, flow_id, payload, created_at, user_id FROM events "
+        "WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after, limit),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    intern = sys.intern  # one string per flow and user, not one per event
+    found = [
+        LogEvent(row[0], intern(row[1]), intern(row[2]), row[3], row[4], intern(row[5]))
+        for row in rows
+    ]
+    scanned_to = found[-1].seq if len(found) >= limit else max(head, after)
+    return LogEvents(found, scanned_to)
 
 
 PRUNED_THROUGH_KEY = "events_pruned_through"
