@@ -125,8 +125,10 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Any], float
         await asyncio.wait_for(child.wait(), 600)
         finished = time.time()
     hub = app[HUB]
-    print(f"server: frames sent {hub.stats.frames_sent:,}, events sent {hub.stats.events_sent:,}, "
-          f"resyncs {dict(hub.stats.resyncs)}")  # fmt: skip
+    stats = hub.stats
+    print(f"server: frames sent {stats.frames_sent:,} ({hub.frames.hits:,} shared), "
+          f"events sent {stats.events_sent:,}, resyncs {dict(stats.resyncs)}, "
+          f"reads from memory {stats.buffer_reads:,}, from SQLite {stats.log_reads:,}")  # fmt: skip
     async with store.db.read() as conn:
         stored = (await events.events_after_for_user(conn, user.id, start, 10**9)).events
     await runner.cleanup()

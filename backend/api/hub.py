@@ -55,6 +55,7 @@ from typing import Protocol
 from aiohttp import web
 
 from backend.api.ws_buffer import EventBuffer
+from backend.api.ws_frames import FrameCache
 from backend.settings import Settings
 from backend.store import events
 from backend.store.store import Store
@@ -103,6 +104,7 @@ class Hub:
         self.store = store
         self.clock = clock
         self.buffer = EventBuffer(settings.ws_buffer_events, settings.ws_buffer_bytes)
+        self.frames = FrameCache()  # frames shared by connections that send the same
         self.clients: set[Client] = set()
         self.stats = HubStats()
         self._dirty = asyncio.Event()

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -48,7 +47,6 @@ from typing import Any
 from aiohttp import web
 
 from backend.api.hub import Hub
-from backend.store.events import RawEvent
 
 log = logging.getLogger(__name__)
 
@@ -119,17 +117,6 @@ def parse_client_message(text: str, max_id_length: int) -> tuple[str, str | None
     return kind, flow_id
 
 
-def message_json(event: RawEvent) -> str:
-    """``{"type", "seq", "data"}`` with the stored payload spliced in undecoded."""
-    return f'{{"type":{json.dumps(event.type)},"seq":{event.seq},"data":{event.payload}}}'
-
-
-def frame_text(batch: Sequence[RawEvent]) -> str:
-    if len(batch) == 1:
-        return message_json(batch[0])
-    return '{"type":"batch","items":[' + ",".join(map(message_json, batch)) + "]}"
-
-
 class Connection:
     """The server side of one open ``/ws`` (see the module docstring)."""
 
@@ -192,11 +179,13 @@ class Connection:
             if self.hub.head - self.cursor > self._max_lag:
                 await self.resync("slow_client", await self.hub.read_head())
                 continue
-            read = await self.hub.read(self.user_id, self.cursor, self.subscription.flows)
-            batch = [event for event in read.events if self.subscription.wants(event.flow_id)]
+            after, subscription = self.cursor, self.subscription
+            read = await self.hub.read(self.user_id, after, subscription.flows)
+            batch = [event for event in read.events if subscription.wants(event.flow_id)]
             self.cursor = read.scanned_to
             if batch:
-                await self._send(frame_text(batch))
+                key = (self.user_id, subscription, after, read.scanned_to)
+                await self._send(self.hub.frames.text(key, batch))
                 self.hub.stats.frames_sent += 1
                 self.hub.stats.events_sent += len(batch)
                 last_frame = loop.time()
