@@ -8,12 +8,14 @@ SQLite and continues in memory.
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
 import pytest
 
 from backend.api.ws_buffer import EVENT_OVERHEAD, EventBuffer
+from backend.api.ws_frames import FrameCache
 from backend.store import events
 from backend.store.store import Store
 from tests.backend.ws.wskit import flow_done, flow_tree, log_of, start_server, wait_for, ws_settings
@@ -200,3 +202,26 @@ async def test_the_buffer_stays_bounded_while_a_flow_runs(tmp_path: Path) -> Non
     assert all(size <= 8_000 for _, size in sizes)
     assert all(count < len(stored) for count, _ in sizes)
     assert server.hub.buffer.bytes <= 8_000
+
+
+def test_frames_are_shared_by_key_and_bounded_in_size() -> None:
+    cache = FrameCache(max_chars=2_000)
+    one = [log_event(1, payload='{"a":1}')]
+    two = [log_event(2, payload='{"b":2}'), log_event(3, payload='{"c":3}')]
+    text = cache.text(("u1", 0, 1), one)
+    assert json.loads(text) == {"type": "flow:updated", "seq": 1, "data": {"a": 1}}
+    both = cache.text(("u1", 1, 3), two)
+    assert json.loads(both)["type"] == "batch"
+    assert [item["seq"] for item in json.loads(both)["items"]] == [2, 3]
+    assert cache.text(("u1", 0, 1), two) is text  # same key, same frame: not rebuilt
+    assert cache.hits == 1
+
+    big = [log_event(n, payload='"' + "p" * 300 + '"') for n in range(4, 7)]
+    for n in range(10):
+        cache.text(("u2", n), big)
+        assert cache.chars <= 2_000
+        assert cache.chars == sum(len(t) for t in cache._frames.values())
+    assert ("u1", 0, 1) not in cache._frames  # the oldest went first
+    huge = [log_event(9, payload='"' + "h" * 5_000 + '"')]
+    assert json.loads(cache.text(("u3",), huge))["seq"] == 9  # built, but not kept
+    assert ("u3",) not in cache._frames
