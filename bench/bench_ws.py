@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,9 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Any], float]:
+async def run(
+    args: argparse.Namespace, workdir: Path
+) -> tuple[list[Any], list[tuple[float, int]], float]:
     settings = Settings(
         db=workdir / "bench.db",
         in_memory_broker=True,
@@ -101,6 +105,15 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Any], float
     app = create_app(
         settings, store, extra_ctx=[execution_ctx(settings)], extra_routes=[execution_routes]
     )
+    hub = app[HUB]
+    fills: list[tuple[float, int]] = []  # (time, buffer head) after each hub read of the log
+    extend = hub.buffer.extend
+
+    def recording_extend(found: Iterable[events.LogEvent], scanned_to: int) -> None:
+        extend(found, scanned_to)
+        fills.append((time.time(), scanned_to))
+
+    hub.buffer.extend = recording_extend  # type: ignore[method-assign]
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -124,7 +137,6 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Any], float
             assert response.status == 201, await response.text()
         await asyncio.wait_for(child.wait(), 600)
         finished = time.time()
-    hub = app[HUB]
     stats = hub.stats
     print(f"server: frames sent {stats.frames_sent:,} ({hub.frames.hits:,} shared), "
           f"events sent {stats.events_sent:,}, resyncs {dict(stats.resyncs)}, "
@@ -133,7 +145,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> tuple[list[Any], float
         stored = (await events.events_after_for_user(conn, user.id, start, 10**9)).events
     await runner.cleanup()
     await store.close()
-    return stored, finished - began
+    return stored, fills, finished - began
 
 
 def report(
@@ -166,6 +178,28 @@ def report(
           f"reconnects: {sum(r['reconnects'] for r in results)}")  # fmt: skip
 
 
+def split(results: list[dict[str, Any]], stored: list[Any], fills: list[tuple[float, int]]) -> None:
+    """The lag in two parts: until the hub had read the event (the write side:
+    ``created_at`` is stamped when its transaction starts), and from there to
+    the client (websocket delivery, including the client process's queue)."""
+    heads = [head for _, head in fills]
+    buffered = {}
+    for event in stored:
+        at = fills[bisect.bisect_left(heads, event.seq)][0]
+        buffered[event.seq] = (at - event.created_at / 1000) * 1000
+    to_hub = list(buffered.values())
+    to_client = [
+        (at - fills[bisect.bisect_left(heads, seq)][0]) * 1000
+        for result in results
+        for seq, at in result["got"]
+        if seq in buffered
+    ]
+    print(f"  of which created-to-hub-read: median {statistics.median(to_hub):.1f} ms, "
+          f"p99 {pct(to_hub, 0.99):.1f} ms; hub-read-to-client: median "
+          f"{statistics.median(to_client):.1f} ms, p99 {pct(to_client, 0.99):.1f} ms, "
+          f"max {max(to_client):.1f} ms")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
@@ -180,8 +214,10 @@ def main() -> None:
         args.out.write_text(json.dumps(results))
         return
     with tempfile.TemporaryDirectory(prefix="flowdesk-bench-ws-") as tmp:
-        stored, elapsed = asyncio.run(run(args, Path(tmp)))
-        report(args, json.loads((Path(tmp) / "clients.json").read_text()), stored, elapsed)
+        stored, fills, elapsed = asyncio.run(run(args, Path(tmp)))
+        results = json.loads((Path(tmp) / "clients.json").read_text())
+        report(args, results, stored, elapsed)
+        split(results, stored, fills)
 
 
 if __name__ == "__main__":

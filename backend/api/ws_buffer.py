@@ -57,12 +57,12 @@ class EventBuffer:
         self.bytes = 0
         self.start = self.head = head
 
-    def extend(self, events: Iterable[LogEvent], scanned_to: int) -> None:
+    def extend(self, found: Iterable[LogEvent], scanned_to: int) -> None:
         """Append one snapshot read: every event with ``head < seq <= scanned_to``."""
         if scanned_to < self.head:
             raise ValueError(f"buffer at {self.head} cannot move back to {scanned_to}")
         last = self.head
-        for event in events:
+        for event in found:
             if not last < event.seq <= scanned_to:
                 raise ValueError(f"event {event.seq} out of order after {last}")
             last = event.seq
