@@ -181,7 +181,9 @@ class Connection:
                 continue
             after, subscription = self.cursor, self.subscription
             read = await self.hub.read(self.user_id, after, subscription.flows)
-            batch = [event for event in read.events if subscription.wants(event.flow_id)]
+            batch = read.events
+            if subscription.muted:
+                batch = [event for event in batch if subscription.wants(event.flow_id)]
             self.cursor = read.scanned_to
             if batch:
                 key = (self.user_id, subscription, after, read.scanned_to)
