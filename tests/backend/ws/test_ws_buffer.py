@@ -225,3 +225,32 @@ def test_frames_are_shared_by_key_and_bounded_in_size() -> None:
     huge = [log_event(9, payload='"' + "h" * 5_000 + '"')]
     assert json.loads(cache.text(("u3",), huge))["seq"] == 9  # built, but not kept
     assert ("u3",) not in cache._frames
+
+
+async def test_connections_at_one_position_with_other_subscriptions_get_their_own_frames(
+    tmp_path: Path,
+) -> None:
+    server = await start_server(ws_settings(tmp_path))
+    try:
+        api = server.apis["alice"]
+        a = await api.create(flow_tree("a", leaves=1))
+        b = await api.create(flow_tree("b", leaves=1))
+        everything, only_a, not_a = [await server.connect() for _ in range(3)]
+        await only_a.request({"type": "subscribe", "flowId": a["id"]})
+        await not_a.request({"type": "unsubscribe", "flowId": a["id"]})
+        for flow in (a, b):
+            assert (await api.call("DELETE", f"/flows/{flow['id']}"))[0] == 204
+        c = await api.create(flow_tree("c", leaves=1))
+        await everything.until(lambda got: len(got) == 3)
+        for client in (only_a, not_a):
+            await client.quiet(0.3)
+    finally:
+        await server.close()
+    kinds = [(m["type"], m["data"]["id"]) for m in everything.events]
+    assert kinds == [
+        ("flow:deleted", a["id"]),
+        ("flow:deleted", b["id"]),
+        ("flow:created", c["id"]),
+    ]
+    assert only_a.events == everything.events[:1]
+    assert not_a.events == everything.events[1:]
