@@ -10,7 +10,12 @@ client connects, records the receive time of every event, reconnects with
 Prints: events delivered per second (all clients), frames per client,
 commit-to-delivery lag (receive time minus the event's ``created_at``,
 median and p99), and per client the events missed (the stored log minus what
-it received, replay included: must be 0) and duplicates.
+it received, replay included: must be 0) and duplicates. The lag is then split
+at the moment the hub read the event into its buffer: before it is the write
+side (``created_at`` is stamped when the event's transaction starts), after it
+websocket delivery (including the client process's own queue). The server
+line says how many frames were shared between clients and how many reads
+were served from memory or from SQLite.
 
     python bench/bench_ws.py [--clients 50] [--jobs 10000]
 """
