@@ -245,7 +245,18 @@ async def next_run_at(conn: aiosqlite.Connection) -> int | None:
 
 
 async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: int) -> list[int]:
-    """Record that these jobs' messages reached the broker; delayed ones are now waiting."""
+    """Record that these jobs' messages reached the broker; delayed ones are now waiting.
+
+    Only jobs still delayed and unsent in this transaction are woken and get an
+    event: one that the consumer finished meanwhile (its message was sent
+    while the event committed) keeps its state and gets no second event.
+    """
+    async with conn.execute(
+        "SELECT job_id FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?)) "
+        "AND dispatched = 0 AND status = 'delayed'",
+        (_ids(job.job_id for job in jobs if job.status is JobState.DELAYED),),
+    ) as cursor:
+        woke = [row["job_id"] async for row in cursor]
     await conn.execute(
         "UPDATE flow_jobs SET dispatched = 1, run_at = NULL, "
         "status = CASE status WHEN 'delayed' THEN 'waiting' ELSE status END, updated_at = ? "
@@ -254,12 +265,11 @@ async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: 
         (now, _ids(job.job_id for job in jobs)),
     )
     seqs: list[int] = []
-    woke = [job for job in jobs if job.status is JobState.DELAYED]
     if woke:
         async with conn.execute(
             "SELECT f.user_id, j.* FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
             "WHERE j.job_id IN (SELECT value FROM json_each(?))",
-            (_ids(job.job_id for job in woke),),
+            (_ids(woke),),
         ) as cursor:
             rows = await cursor.fetchall()
         for row in rows:
