@@ -1,0 +1,143 @@
+"""The soak's verdict, from the database and from the tasks' own run records.
+
+Run after the backend stopped: it reads the SQLite file (queries only) and
+the ``SOAK_RUNS`` file the tasks appended to. Each broken promise becomes one
+line in ``Verdict.violations``; an empty list is a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.soak.plan import FlowPlan
+
+
+@dataclass
+class Verdict:
+    flows: int = 0
+    jobs: int = 0
+    runs: int = 0
+    reruns: int = 0  # jobs that ran to success more than once (at-least-once at work)
+    stalls: int = 0  # attempts the backend saw lost to a dead worker
+    statuses: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+
+
+def read_runs(path: Path) -> dict[str, list[dict[str, Any]]]:
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    if not path.exists():
+        return by_job
+    for line in path.read_text().splitlines():
+        run = json.loads(line)
+        by_job.setdefault(run["job"], []).append(run)
+    return by_job
+
+
+def _rows(conn: sqlite3.Connection, sql: str, *args: object) -> list[sqlite3.Row]:
+    return list(conn.execute(sql, args))
+
+
+def check_flows(conn: sqlite3.Connection, plans: list[FlowPlan], verdict: Verdict) -> None:
+    for plan in plans:
+        row = conn.execute(
+            "SELECT f.id, f.status, j.result, f.stuck_reason FROM flow_jobs j "
+            "JOIN flows f ON f.id = j.flow_id WHERE j.job_id = ?",
+            (plan.key,),
+        ).fetchone()
+        if row is None:
+            verdict.violations.append(f"flow {plan.key} ({plan.shape}) was never stored")
+            continue
+        verdict.statuses[row["status"]] += 1
+        if row["status"] != plan.status:
+            verdict.violations.append(
+                f"flow {plan.key} ({plan.shape}) is {row['status']}, expected {plan.status}"
+                + (f" (stuck: {row['stuck_reason']})" if row["stuck_reason"] else "")
+            )
+        elif plan.value is not None and json.loads(row["result"]) != plan.value:
+            verdict.violations.append(
+                f"flow {plan.key}: root result {row['result']}, expected {plan.value}"
+            )
+        (count,) = conn.execute(
+            "SELECT count(*) FROM flow_jobs WHERE flow_id = ?", (row["id"],)
+        ).fetchone()
+        if count != plan.jobs:
+            verdict.violations.append(f"flow {plan.key} has {count} jobs, expected {plan.jobs}")
+
+
+def check_completions(conn: sqlite3.Connection, verdict: Verdict) -> None:
+    twice = _rows(
+        conn,
+        "SELECT json_extract(payload, '$.jobId') AS job, count(*) AS n FROM events "
+        "WHERE type = 'flow:job:updated' AND json_extract(payload, '$.status') = 'completed' "
+        "GROUP BY job HAVING n > 1",
+    )
+    for row in twice:
+        verdict.violations.append(f"completion of job {row['job']} recorded {row['n']} times")
+    (events,) = conn.execute(
+        "SELECT count(DISTINCT json_extract(payload, '$.jobId')) FROM events "
+        "WHERE type = 'flow:job:updated' AND json_extract(payload, '$.status') = 'completed'"
+    ).fetchone()
+    (completed,) = conn.execute(
+        "SELECT count(*) FROM flow_jobs WHERE status = 'completed'"
+    ).fetchone()
+    if events != completed:
+        verdict.violations.append(
+            f"{completed} jobs completed but {events} have a completion event"
+        )
+
+
+def check_runs(
+    conn: sqlite3.Connection, runs: dict[str, list[dict[str, Any]]], verdict: Verdict
+) -> None:
+    """From the tasks' side: every completion ran, no parent ran before its children."""
+    jobs = {row["job_id"]: row for row in _rows(conn, "SELECT * FROM flow_jobs")}
+    verdict.jobs = len(jobs)
+    verdict.runs = sum(len(r) for r in runs.values())
+    verdict.stalls = sum(int(row["stalls"]) for row in jobs.values())
+    for job_id, row in jobs.items():
+        mine = runs.get(job_id, [])
+        ok = [r for r in mine if r["ok"]]
+        if len(ok) > 1:
+            verdict.reruns += 1
+        if row["status"] == "completed" and not ok:
+            verdict.violations.append(f"job {job_id} is completed but no run of it succeeded")
+        if row["parent_id"] is None:
+            continue
+        parent_runs = runs.get(row["parent_id"], [])
+        if not parent_runs:
+            continue
+        finishing = ok if row["status"] == "completed" else [r for r in mine if not r["ok"]]
+        if not finishing:
+            verdict.violations.append(
+                f"parent {row['parent_id']} ran but its child {job_id} ({row['status']}) never "
+                "finished a run"
+            )
+            continue
+        first_start = min(r["start"] for r in parent_runs)
+        child_done = min(r["end"] for r in finishing)
+        if first_start < child_done:
+            verdict.violations.append(
+                f"parent {row['parent_id']} started {child_done - first_start:.3f}s before "
+                f"its child {job_id} finished"
+            )
+
+
+def check(db: Path, runs_file: Path, plans: list[FlowPlan]) -> Verdict:
+    verdict = Verdict(flows=len(plans))
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        (integrity,) = conn.execute("PRAGMA integrity_check").fetchone()
+        if integrity != "ok":
+            verdict.violations.append(f"PRAGMA integrity_check: {integrity}")
+        check_flows(conn, plans, verdict)
+        check_completions(conn, verdict)
+        check_runs(conn, read_runs(runs_file), verdict)
+    finally:
+        conn.close()
+    return verdict
