@@ -28,7 +28,8 @@ from backend.errors import ConfigError
 LogFormat = Literal["kv", "json"]
 
 REDACTED = "[redacted]"
-_TOKEN = re.compile(r"\bfd_[A-Za-z0-9_\-]{6,}")
+# also as escaped for SQL LIKE (``fd\_...``), however many times its backslash was escaped
+_TOKEN = re.compile(r"\bfd\\*_[A-Za-z0-9_\-]{6,}")
 _AUTH = re.compile(
     r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)((?:bearer|basic|token)\s+)?[^\s\"',;}]+"
 )
@@ -155,4 +156,6 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     logging.getLogger("aiohttp.access").setLevel(numeric)
+    # aiosqlite's DEBUG lines carry every statement's parameters: all user data
+    logging.getLogger("aiosqlite").setLevel(max(numeric, logging.INFO))
     return handler
