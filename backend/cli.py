@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from aiohttp import web
 
@@ -210,8 +212,53 @@ async def _migrate(store: Store) -> int:
     return await store.db.schema_version()
 
 
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_without_tls(settings: Settings) -> None:
+    """The server speaks plain HTTP: off loopback, tokens need a TLS proxy in front."""
+    if is_loopback(settings.host):
+        return
+    message = (
+        f"serving plain HTTP on {settings.host}:{settings.port}, not a loopback address: "
+        "bearer tokens and flow data cross the network unencrypted unless a TLS-terminating "
+        "reverse proxy (nginx, Caddy, HAProxy) is in front; see docs/reliability.md"
+    )
+    log.warning("no TLS", extra={"detail": message})
+    print(f"backend: WARNING: {message}", file=sys.stderr, flush=True)
+
+
+def lock_database(db: Path) -> IO[bytes]:
+    """Hold an exclusive lock beside the database for the life of this process.
+
+    Two servers on one database would each cache flows and apply the same
+    worker events, overwriting each other. The lock dies with the process
+    (even a SIGKILLed one), so a restart never waits for it.
+    """
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(db.with_name(db.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    handle = os.fdopen(fd, "r+b")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ConfigError(f"another backend is already serving {db}") from None
+    return handle
+
+
 def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
     """Run the server until interrupted."""
+    lock = lock_database(settings.db)
+    warn_without_tls(settings)
 
     async def make_app() -> web.Application:
         store = await Store.open(settings.db)
@@ -235,6 +282,7 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
         shutdown_timeout=settings.shutdown_timeout,
         print=announce,
     )
+    lock.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,157 @@
+"""``backend serve`` as a process: TLS warning, one server per database, no token
+in any log line, and a graceful SIGTERM (in-flight request committed,
+websockets closed with 1001, exit within the shutdown timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from backend.cli import is_loopback
+from backend.store.store import Store
+from tests.security.serverproc import ServeProcess
+
+
+@pytest.fixture
+def server(tmp_path: Path, redis_url: str) -> Iterator[ServeProcess]:
+    proc = ServeProcess(tmp_path / "flowdesk.db", redis_url, tmp_path / "serve.log")
+    yield proc
+    proc.kill()
+
+
+async def user_token(db: Path, name: str = "alice") -> str:
+    async with await Store.open(db) as store:
+        _user, token = await store.create_user(name)
+    return token
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True), ("::1", True),
+     ("0.0.0.0", False), ("192.168.1.10", False), ("::", False), ("example.org", False)],
+)  # fmt: skip
+def test_loopback_addresses(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+async def test_serving_off_loopback_warns_loudly_about_tls(tmp_path: Path, redis_url: str) -> None:
+    proc = ServeProcess(tmp_path / "flowdesk.db", redis_url, tmp_path / "serve.log",
+                        "--host", "0.0.0.0")  # fmt: skip
+    proc.start()
+    try:
+        await proc.wait_ready()
+    finally:
+        proc.kill()
+    text = proc.output()
+    assert "WARNING: serving plain HTTP on 0.0.0.0" in text
+    assert "TLS-terminating reverse proxy" in text
+    assert "docs/reliability.md" in text
+
+
+async def test_loopback_serve_does_not_warn(server: ServeProcess) -> None:
+    server.start()
+    await server.wait_ready()
+    server.kill()
+    assert "plain HTTP" not in server.output()
+
+
+async def test_a_second_server_on_the_same_database_is_refused(
+    server: ServeProcess, tmp_path: Path, redis_url: str
+) -> None:
+    server.start()
+    await server.wait_ready()
+    second = ServeProcess(tmp_path / "flowdesk.db", redis_url, tmp_path / "second.log")
+    proc = second.start()
+    assert proc.wait(30) == 2
+    assert "another backend is already serving" in second.output()
+    assert server.proc is not None
+    assert server.proc.poll() is None
+    server.kill()  # a killed server's lock dies with it: a restart is not refused
+    server.start()
+    await server.wait_ready()
+
+
+async def test_tokens_never_appear_in_debug_logs(server: ServeProcess, tmp_path: Path) -> None:
+    token = await user_token(tmp_path / "flowdesk.db")
+    other = await user_token(tmp_path / "flowdesk.db", "bob")
+    server.args += ["--log-level", "DEBUG"]
+    server.start()
+    await server.wait_ready()
+    secret = token.removeprefix("fd_")
+    async with aiohttp.ClientSession() as session:
+        auth = {"Authorization": f"Bearer {token}"}
+        tree = {"name": "echo", "queueName": "jobQueue", "data": {"token-like": token}}
+        for method, path, headers, body in [
+            ("POST", "/flows", auth, tree),
+            ("GET", "/flows", auth, None),
+            ("GET", "/flows/nope", auth, None),
+            ("GET", "/flows", {"Authorization": f"Bearer {token}x"}, None),
+            ("GET", "/flows", {"Authorization": f"Token {token}"}, None),
+            ("GET", f"/ws?token={token}", {}, None),
+            ("GET", f"/flows?q={token}", {"Authorization": f"Bearer {other}"}, None),
+        ]:
+            async with session.request(method, server.url + path, headers=headers,
+                                       json=body) as response:  # fmt: skip
+                await response.read()
+        async with session.ws_connect(server.url + f"/ws?token={token}") as ws:
+            await ws.send_str('{"type": "subscribe", "flowId": "' + token + '"}')
+            await asyncio.sleep(0.3)
+    server.terminate()
+    assert server.proc is not None
+    server.proc.wait(30)
+    text = server.output()
+    assert "level=debug" in text  # the test saw DEBUG output, not a silent server
+    assert "/flows" in text  # and the access log
+    for leaked in (secret, other.removeprefix("fd_"), secret[:16]):
+        assert leaked not in text, [line for line in text.splitlines() if leaked in line][:3]
+
+
+async def test_sigterm_finishes_in_flight_work_and_closes_websockets_going_away(
+    server: ServeProcess, tmp_path: Path
+) -> None:
+    token = await user_token(tmp_path / "flowdesk.db")
+    server.start()
+    await server.wait_ready()
+    auth = {"Authorization": f"Bearer {token}"}
+    big = {"name": "echo", "queueName": "jobQueue", "opts": {"jobId": "big-root"},
+           "children": [{"name": "echo", "queueName": "jobQueue", "data": i}
+                        for i in range(20_000)]}  # fmt: skip
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(server.url + "/ws", headers=auth)
+        body_bytes = io.BytesIO(json.dumps(big).encode())
+        headers = {**auth, "Content-Type": "application/json"}
+        posting = asyncio.create_task(
+            session.post(server.url + "/flows", data=body_bytes, headers=headers)
+        )
+        await asyncio.sleep(0.05)  # the request is on its way or being handled
+        started = time.monotonic()
+        server.terminate()
+        closing = await ws.receive(timeout=20)
+        response = await posting
+        status, body = response.status, await response.json()
+        assert server.proc is not None
+        code = await asyncio.to_thread(server.proc.wait, 30)
+        took = time.monotonic() - started
+    print(f"SIGTERM -> exit {code} in {took:.2f}s; POST answered {status}")
+    assert closing.type is aiohttp.WSMsgType.CLOSE
+    assert closing.data == 1001
+    assert status == 201, body
+    assert code == 0
+    assert took < 5 + 10  # shutdown_timeout plus the store and execution layer closing
+    async with await Store.open(tmp_path / "flowdesk.db") as store, store.db.read() as conn:
+        async with conn.execute(
+            "SELECT count(*) FROM flow_jobs f JOIN flow_jobs r ON r.flow_id = f.flow_id "
+            "WHERE r.job_id = 'big-root'"
+        ) as cursor:
+            assert (await cursor.fetchone())[0] == 20_001
+        async with conn.execute("PRAGMA integrity_check") as cursor:
+            assert (await cursor.fetchone())[0] == "ok"
+    assert not re.search(r"level=error", server.output()), server.output()[-2000:]
