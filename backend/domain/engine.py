@@ -299,8 +299,10 @@ class FlowMachine:
             self._make_ready(parent.job_id, now)
         elif policy in _RESOLVING_POLICIES:
             self._after_resolved(job_id, now)
-        else:
-            self._set_stuck(self._find_stuck())
+        # Whatever the policy, what holds the flow may have changed: a parent
+        # that failed or started because of this job no longer waits on the
+        # child that made the flow stuck before.
+        self._set_stuck(self._find_stuck())
 
     def _after_resolved(self, job_id: str, now: int) -> None:
         job = self.jobs[job_id]

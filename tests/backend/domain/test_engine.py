@@ -355,3 +355,29 @@ def test_counts_follow_every_change() -> None:
     run(m, "a")
     fail(m, "b")
     assert +m.counts == {"waiting-children": 1, "completed": 1, "failed": 1}
+
+
+def test_stuck_moves_on_when_the_waiting_parent_fails_and_is_ignored() -> None:
+    # j2 fails (default policy): the flow is stuck on it. Then j3 fails its
+    # parent j1, whose failure the root ignores: nothing waits on j2 any more,
+    # and the root only waits for j4, which is still running. Not stuck.
+    m = machine(
+        spec(
+            "r",
+            spec(
+                "j1",
+                spec("j2"),
+                spec("j3", on_failure=FailurePolicy.FAIL_PARENT),
+                on_failure=FailurePolicy.IGNORE,
+            ),
+            spec("j4"),
+        )
+    )
+    fail(m, "j2")
+    assert m.stuck is not None
+    assert m.stuck.job_id == "j2"
+    fail(m, "j3")
+    assert m.jobs["j1"].status is F
+    assert m.stuck is None
+    run(m, "j4")
+    assert m.jobs["r"].status is W
