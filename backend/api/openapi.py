@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from backend.api.context import SETTINGS
 from backend.api.spec import Operation, operation_of
 from backend.schemas import ErrorResponse
 
@@ -134,10 +135,29 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, Any]) -> d
     return doc
 
 
+_REQUEST_NODES = ("CreateFlowRequest", "FlowJobData")
+
+
+def _server_choices(app: web.Application, defs: dict[str, Any]) -> None:
+    """Write this server's allowed queue names into the request schemas.
+
+    They are settings, not code, so pydantic cannot know them; without them the
+    document would call a request valid that the server refuses.
+    """
+    settings = app.get(SETTINGS)
+    if settings is None:
+        return
+    for name in _REQUEST_NODES:
+        queue = defs.get(name, {}).get("properties", {}).get("queueName")
+        if queue is not None:
+            queue["enum"] = list(settings.allowed_queues)
+
+
 def build_document(app: web.Application, *, version: str) -> dict[str, Any]:
     routes = routes_of(app)
     ops = [op for _method, _path, op in routes if op is not None]
     refs, defs = _schemas(ops)
+    _server_choices(app, defs)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, op in routes:
         if op is None:

@@ -51,12 +51,30 @@ def parse_json(raw: bytes) -> JSON:
     if not raw.strip():
         raise BadJson("request body is empty; expected a JSON object")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant)
     except RecursionError as exc:
         raise ValidationError("JSON nesting is too deep to decode", code="json_too_deep") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         # json.JSONDecodeError is a ValueError; so is our NaN/Infinity refusal
         raise BadJson(f"request body is not valid JSON: {exc}") from exc
+    if b"\\ud" in raw or b"\\uD" in raw:
+        _reject_lone_surrogates(value)
+    return value
+
+
+def _reject_lone_surrogates(value: JSON) -> None:
+    """A ``\\ud800``-style escape that is not half of a pair decodes to a string
+    no UTF-8 store can hold; refuse it here rather than fail at the write.
+    Only bodies that contain such an escape pay for this check."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError as exc:
+        raise ValidationError("JSON nesting is too deep to decode", code="json_too_deep") from exc
+    except UnicodeEncodeError:
+        raise BadJson(
+            "request body is not valid JSON: it escapes a lone UTF-16 surrogate "
+            "(\\ud800-\\udfff without its pair), which is not a Unicode character"
+        ) from None
 
 
 async def read_json(request: web.Request, settings: Settings) -> JSON:
