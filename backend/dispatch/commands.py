@@ -15,7 +15,6 @@ import aiosqlite
 
 from backend.dispatch.cache import MachineCache
 from backend.dispatch.dispatcher import Dispatcher
-from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.transport import Transport
 from backend.domain.engine import FlowMachine, InvalidTransition
 from backend.domain.models import Flow
@@ -31,7 +30,6 @@ class FlowCommands:
         db: Database,
         transport: Transport,
         dispatcher: Dispatcher,
-        notifier: CommitNotifier,
         cache: MachineCache,
         clock: Callable[[], int],
     ) -> None:
@@ -39,7 +37,6 @@ class FlowCommands:
         self.db = db
         self.transport = transport
         self.dispatcher = dispatcher
-        self.notifier = notifier
         self.clock = clock
 
     async def cancel_flow(self, user_id: str, flow_id: str) -> Flow:
@@ -73,11 +70,10 @@ class FlowCommands:
             except InvalidTransition as exc:
                 raise Conflict(str(exc), code="invalid_state") from exc
             outcome = machine.take_outcome()
-            seqs, _flow = await write_outcome(conn, flow, machine, outcome, now)
+            await write_outcome(conn, flow, machine, outcome, now)
             self.cache.invalidate(flow_id)
             updated = await load_flow(conn, flow_id)
         assert updated is not None
-        self.notifier.committed(seqs)
         if outcome.cancel_running:
             await self.transport.cancel(outcome.cancel_running)
         self.dispatcher.poke()

@@ -19,7 +19,6 @@ import aiosqlite
 from redis.exceptions import RedisError
 
 from backend.dispatch.cache import MachineCache
-from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.transport import Received, Transport
 from backend.domain.engine import Event, EventType
 from backend.domain.models import JobState
@@ -66,7 +65,6 @@ class EventConsumer:
         *,
         db: Database,
         transport: Transport,
-        notifier: CommitNotifier,
         on_ready: Callable[[], None],
         cache: MachineCache,
         batch: int,
@@ -74,7 +72,6 @@ class EventConsumer:
     ) -> None:
         self.db = db
         self.transport = transport
-        self.notifier = notifier
         self.on_ready = on_ready
         self.cache = cache
         self.batch = batch
@@ -112,7 +109,6 @@ class EventConsumer:
         logs = [(e.job_id, e.attempt, e.message, e.time) for e in events if e.type is WireType.LOG]
         lifecycle = [e for e in events if e.type is not WireType.LOG]
         now = self.clock()
-        seqs: list[int] = []
         became_ready = False
         touched: list[str] = []
         try:
@@ -125,26 +121,24 @@ class EventConsumer:
                         by_flow.setdefault(flow_id, []).append(event)
                 for flow_id, flow_events in by_flow.items():
                     touched.append(flow_id)
-                    written, ready = await self._apply_flow(conn, flow_id, flow_events, now)
-                    seqs += written
+                    ready = await self._apply_flow(conn, flow_id, flow_events, now)
                     became_ready = became_ready or ready
                 await append_logs(conn, logs)
         except BaseException:
             self.cache.invalidate_all(touched)  # their machines may be ahead of the rollback
             raise
         self.last_event_time = max(e.time for e in events)
-        self.notifier.committed(seqs)
         if became_ready:
             self.on_ready()
 
     async def _apply_flow(
         self, conn: aiosqlite.Connection, flow_id: str, events: list[WorkerEvent], now: int
-    ) -> tuple[list[int], bool]:
+    ) -> bool:
         cached = self.cache.get(flow_id)
         if cached is None:
             flow = await load_flow(conn, flow_id)
             if flow is None:
-                return [], False
+                return False
             machine = await load_machine(conn, flow)
         else:
             flow, machine = cached
@@ -157,6 +151,6 @@ class EventConsumer:
             if patch.get("status") in _FINAL:
                 self.finished[str(patch["status"])] += 1
         ready = any(patch.get("dispatched") is False for patch in outcome.patches.values())
-        seqs, flow = await write_outcome(conn, flow, machine, outcome, now)
+        _seqs, flow = await write_outcome(conn, flow, machine, outcome, now)
         self.cache.put(flow, machine)
-        return seqs, ready
+        return ready

@@ -21,7 +21,6 @@ import logging
 from collections.abc import Callable, Sequence
 
 from backend.dispatch.cache import MachineCache
-from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Outgoing, Transport
 from backend.domain.models import Job
@@ -74,7 +73,6 @@ class Dispatcher:
         db: Database,
         transport: Transport,
         registry: WorkerRegistry,
-        notifier: CommitNotifier,
         cache: MachineCache,
         settings: Settings,
         clock: Callable[[], int],
@@ -83,7 +81,6 @@ class Dispatcher:
         self.db = db
         self.transport = transport
         self.registry = registry
-        self.notifier = notifier
         self.settings = settings
         self.clock = clock
         self._wake = asyncio.Event()
@@ -138,9 +135,8 @@ class Dispatcher:
             if sendable:
                 await self.transport.send([build_outgoing(item) for item in sendable])
                 async with self.db.transaction() as conn:
-                    seqs = await mark_dispatched(conn, [item.job for item in sendable], now)
+                    await mark_dispatched(conn, [item.job for item in sendable], now)
                     self.cache.note_sent(item.job for item in sendable)
-                self.notifier.committed(seqs)
                 self.sent += len(sendable)
                 total += len(sendable)
 
@@ -150,7 +146,6 @@ class Dispatcher:
         by_flow: dict[str, list[Job]] = {}
         for job in jobs:
             by_flow.setdefault(job.flow_id, []).append(job)
-        seqs: list[int] = []
         async with self.db.transaction() as conn:
             for flow_id, flow_jobs in by_flow.items():
                 flow = await load_flow(conn, flow_id)
@@ -167,12 +162,8 @@ class Dispatcher:
                             job.name,
                             job.queue_name,
                         )
-                written, _flow = await write_outcome(
-                    conn, flow, machine, machine.take_outcome(), now
-                )
-                seqs += written
+                await write_outcome(conn, flow, machine, machine.take_outcome(), now)
                 self.cache.invalidate(flow_id)
-        self.notifier.committed(seqs)
         self.poke()  # a failure may have released a parent (ignore/continue policies)
 
     async def fail_unknown_ids(self, job_ids: Sequence[str]) -> None:

@@ -23,7 +23,6 @@ from redis.exceptions import RedisError
 
 from backend.dispatch.cache import MachineCache
 from backend.dispatch.dispatcher import Dispatcher
-from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Transport
 from backend.domain.engine import FlowMachine
@@ -52,7 +51,6 @@ class Monitor:
         transport: Transport,
         registry: WorkerRegistry,
         dispatcher: Dispatcher,
-        notifier: CommitNotifier,
         cache: MachineCache,
         interval: float,
         clock: Callable[[], int],
@@ -61,7 +59,6 @@ class Monitor:
         self.transport = transport
         self.registry = registry
         self.dispatcher = dispatcher
-        self.notifier = notifier
         self.interval = interval
         self.cache = cache
         self.clock = clock
@@ -158,7 +155,6 @@ class Monitor:
         """Apply ``action`` to each job through its flow's machine, in one transaction."""
         now = self.clock()
         done = 0
-        seqs: list[int] = []
         async with self.db.transaction() as conn:
             for flow_id, job_ids in groups:
                 flow = await load_flow(conn, flow_id)
@@ -166,12 +162,8 @@ class Monitor:
                     continue
                 machine = await load_machine(conn, flow)
                 done += sum(1 for job_id in job_ids if action(machine, job_id, now))
-                written, _flow = await write_outcome(
-                    conn, flow, machine, machine.take_outcome(), now
-                )
-                seqs += written
+                await write_outcome(conn, flow, machine, machine.take_outcome(), now)
                 self.cache.invalidate(flow_id)
             if extra is not None:
                 await extra(conn)  # type: ignore[misc]
-        self.notifier.committed(seqs)
         return done

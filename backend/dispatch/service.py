@@ -29,7 +29,6 @@ from backend.dispatch.commands import FlowCommands
 from backend.dispatch.consumer import EventConsumer
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.monitor import Monitor
-from backend.dispatch.notify import CommitNotifier
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import MemoryTransport, RedisTransport, Transport
 from backend.errors import ConfigError
@@ -124,14 +123,12 @@ class Execution:
         self.db = db
         self.transport = transport
         self.clock = clock
-        self.notifier = CommitNotifier()
         self.cache = MachineCache()
         self.registry = WorkerRegistry(transport, settings.stall_timeout, clock)
         self.dispatcher = Dispatcher(
             db=db,
             transport=transport,
             registry=self.registry,
-            notifier=self.notifier,
             cache=self.cache,
             settings=settings,
             clock=clock,
@@ -139,7 +136,6 @@ class Execution:
         self.consumer = EventConsumer(
             db=db,
             transport=transport,
-            notifier=self.notifier,
             on_ready=self.dispatcher.poke,
             cache=self.cache,
             batch=settings.event_batch,
@@ -150,7 +146,6 @@ class Execution:
             transport=transport,
             registry=self.registry,
             dispatcher=self.dispatcher,
-            notifier=self.notifier,
             cache=self.cache,
             interval=settings.heartbeat_interval,
             clock=clock,
@@ -159,7 +154,6 @@ class Execution:
             db=db,
             transport=transport,
             dispatcher=self.dispatcher,
-            notifier=self.notifier,
             cache=self.cache,
             clock=clock,
         )

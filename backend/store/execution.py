@@ -9,6 +9,7 @@ here decides anything: the rules live in ``backend.domain.engine``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sqlite3
@@ -154,20 +155,13 @@ async def append_events(
 
 
 def _updated_flow(flow: Flow, machine: FlowMachine, outcome: Outcome, now: int) -> Flow:
-    finished_at = flow.finished_at
-    if outcome.flow_status is not None:
-        finished_at = outcome.flow_finished_at
-    return Flow(
-        id=flow.id,
-        name=flow.name,
-        user_id=flow.user_id,
+    return dataclasses.replace(
+        flow,
         status=machine.status,
-        root_job_id=flow.root_job_id,
-        created_at=flow.created_at,
         updated_at=now,
         counts={state: n for state, n in machine.counts.items() if n},
         stuck=machine.stuck,
-        finished_at=finished_at,
+        finished_at=flow.finished_at if outcome.flow_status is None else outcome.flow_finished_at,
     )
 
 
