@@ -2,8 +2,8 @@
 
 Each runs the engine over the flow inside one transaction (ownership checked
 in the same transaction), writes what changed with its events, and then acts
-on the broker: running jobs of a cancelled flow are asked to stop, and newly
-ready jobs are handed to the dispatcher. A command the flow's state does not
+on the broker: running jobs of a cancelled flow are asked to stop (newly
+ready jobs reach the dispatcher through the commit itself). A command the flow's state does not
 allow is a 409 for the client, never a silent no-op.
 """
 
@@ -76,7 +76,6 @@ class FlowCommands:
         assert updated is not None
         if outcome.cancel_running:
             await self.transport.cancel(outcome.cancel_running)
-        self.dispatcher.poke()
         return updated
 
 

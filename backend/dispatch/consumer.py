@@ -4,8 +4,8 @@ Events are read in batches from the consumer group, applied through the
 engine in ONE transaction per batch (group commit), and acknowledged only
 after that commit: a backend killed at any moment re-reads what it had not
 committed, and the engine's ``(job_id, attempt)`` keying makes a re-applied
-event a no-op. After the commit the dispatcher is poked (parents may have
-become ready) and listeners are told which event-log entries are new.
+event a no-op. The commit itself wakes the dispatcher (parents may have
+become ready) and the websocket hub, through ``Database.commit_listeners``.
 """
 
 from __future__ import annotations
@@ -65,14 +65,12 @@ class EventConsumer:
         *,
         db: Database,
         transport: Transport,
-        on_ready: Callable[[], None],
         cache: MachineCache,
         batch: int,
         clock: Callable[[], int],
     ) -> None:
         self.db = db
         self.transport = transport
-        self.on_ready = on_ready
         self.cache = cache
         self.batch = batch
         self.clock = clock
@@ -109,7 +107,6 @@ class EventConsumer:
         logs = [(e.job_id, e.attempt, e.message, e.time) for e in events if e.type is WireType.LOG]
         lifecycle = [e for e in events if e.type is not WireType.LOG]
         now = self.clock()
-        became_ready = False
         touched: list[str] = []
         try:
             async with self.db.transaction() as conn:
@@ -121,24 +118,21 @@ class EventConsumer:
                         by_flow.setdefault(flow_id, []).append(event)
                 for flow_id, flow_events in by_flow.items():
                     touched.append(flow_id)
-                    ready = await self._apply_flow(conn, flow_id, flow_events, now)
-                    became_ready = became_ready or ready
+                    await self._apply_flow(conn, flow_id, flow_events, now)
                 await append_logs(conn, logs)
         except BaseException:
             self.cache.invalidate_all(touched)  # their machines may be ahead of the rollback
             raise
         self.last_event_time = max(e.time for e in events)
-        if became_ready:
-            self.on_ready()
 
     async def _apply_flow(
         self, conn: aiosqlite.Connection, flow_id: str, events: list[WorkerEvent], now: int
-    ) -> bool:
+    ) -> None:
         cached = self.cache.get(flow_id)
         if cached is None:
             flow = await load_flow(conn, flow_id)
             if flow is None:
-                return False
+                return
             machine = await load_machine(conn, flow)
         else:
             flow, machine = cached
@@ -150,7 +144,5 @@ class EventConsumer:
         for patch in outcome.patches.values():
             if patch.get("status") in _FINAL:
                 self.finished[str(patch["status"])] += 1
-        ready = any(patch.get("dispatched") is False for patch in outcome.patches.values())
         _seqs, flow = await write_outcome(conn, flow, machine, outcome, now)
         self.cache.put(flow, machine)
-        return ready

@@ -5,7 +5,9 @@ dispatcher reads a batch of them, sends their messages in one pipeline, and
 only then marks them dispatched. A backend that dies between the two re-sends
 on start-up (at-least-once; the engine records the result once). Delayed jobs
 and backoff waits are rows with a ``run_at``; the dispatcher sleeps until the
-earliest one is due, so they survive restarts.
+earliest one is due, so they survive restarts. Every committed write
+transaction wakes it (``Database.commit_listeners``), whoever made the job
+ready: the API, the event consumer, a command or the monitor.
 
 A job whose task no live worker of its queue knows is failed here with an
 error naming the task and the queue, rather than sent into a stream no one
@@ -164,7 +166,6 @@ class Dispatcher:
                         )
                 await write_outcome(conn, flow, machine, machine.take_outcome(), now)
                 self.cache.invalidate(flow_id)
-        self.poke()  # a failure may have released a parent (ignore/continue policies)
 
     async def fail_unknown_ids(self, job_ids: Sequence[str]) -> None:
         """As :meth:`fail_unknown`, for sent jobs found by the monitor."""

@@ -115,7 +115,6 @@ class Monitor:
         )
         await self.transport.set_broker_epoch(epoch)
         self.redis_resets += 1
-        self.dispatcher.poke()
         return True
 
     async def check_stalled(self) -> int:
@@ -131,8 +130,6 @@ class Monitor:
             log.warning("event=job_stalled job=%s worker=%s", job_id, worker_id)
         count = await self._per_flow(stalled.items(), lambda m, job_id, now: m.stall(job_id, now))
         self.stalled += count
-        if count:
-            self.dispatcher.poke()
         return count
 
     async def check_unknown_tasks(self) -> None:

@@ -136,7 +136,6 @@ class Execution:
         self.consumer = EventConsumer(
             db=db,
             transport=transport,
-            on_ready=self.dispatcher.poke,
             cache=self.cache,
             batch=settings.event_batch,
             clock=clock,
