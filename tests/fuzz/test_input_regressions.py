@@ -50,3 +50,12 @@ async def test_escaped_surrogate_pair_is_an_ordinary_character(server: Server) -
     assert status == 201, answer
     jobs = await server.apis["alice"].ok("GET", f"/flows/{answer['id']}/jobs")
     assert jobs["items"][0]["data"] == "\U0001f600 \u00e9"
+
+
+async def test_openapi_request_schemas_name_the_allowed_queues(server: Server) -> None:
+    # was: any string, so the document called requests valid that the server refuses
+    async with server.session.get(server.base + "/openapi.json") as response:
+        doc = await response.json()
+    for name in ("CreateFlowRequest", "FlowJobData"):
+        queue = doc["components"]["schemas"][name]["properties"]["queueName"]
+        assert queue["enum"] == list(server.settings.allowed_queues)
