@@ -57,6 +57,7 @@ class Report:
     submit_retries: int = 0
     lost_answers: int = 0  # POSTs whose answer died with the backend (found by jobId later)
     drained_in: float = 0.0
+    child_restarts: int = 0  # worker children taskiq's process manager restarted (not killed here)
     stop_code: int | None = None
     stop_seconds: float = 0.0
     elapsed: float = 0.0
@@ -73,7 +74,7 @@ class Report:
             f"final states: {dict(v.statuses)}",
             "faults injected: " + ", ".join(f"{k}={n}" for k, n in sorted(self.faults.items())),
             f"submission retries: {self.submit_retries}, answers lost to a backend kill: "
-            f"{self.lost_answers}",
+            f"{self.lost_answers}, worker children restarted by taskiq: {self.child_restarts}",
             f"drained in {self.drained_in:.1f}s after the faults stopped; backend SIGTERM exit "
             f"code {self.stop_code} in {self.stop_seconds:.2f}s; total {self.elapsed:.0f}s",
             f"violations: {len(v.violations)}",
@@ -262,6 +263,10 @@ class Soak:
             self.backend.kill()
             self.pool.stop_all()
             self.redis.stop()
+        self.report.child_restarts = sum(
+            log.read_text(errors="replace").count("is dead. Scheduling reload")
+            for log in self.workdir.glob("worker-*.log")
+        )
         verdict = await asyncio.to_thread(check, self.db, self.runs_file, self.plans)
         verdict.violations[:0] = self.report.verdict.violations
         if self.report.stop_code != 0:
