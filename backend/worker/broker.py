@@ -40,6 +40,9 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
@@ -67,6 +70,8 @@ from backend.worker.sinks import BatchingSink, EventSink, QueueSink, RedisStream
 logger = logging.getLogger(__name__)
 
 Entries = list[tuple[str, bytes, bytes]]  # (stream, message id, data)
+_RETRY_FIRST_S = 0.1
+_RETRY_MAX_S = 5.0
 
 
 def _text(value: bytes | str) -> str:
@@ -182,16 +187,33 @@ class FlowdeskStreamBroker(RedisStreamBroker):
             logger.warning("this worker knows no tasks: it consumes nothing")
         reclaim_every = self.settings.reclaim_idle / 2
         next_reclaim = 0.0
+        backoff = _RETRY_FIRST_S
         try:
             while True:
                 entries: Entries = []
-                if time.monotonic() >= next_reclaim:
-                    entries = await self._reclaim()
-                    next_reclaim = time.monotonic() + reclaim_every
-                    raise_if_cancelled()
-                if not entries:
-                    entries = await self._read()
-                    raise_if_cancelled()
+                try:
+                    if time.monotonic() >= next_reclaim:
+                        entries = await self._reclaim()
+                        next_reclaim = time.monotonic() + reclaim_every
+                        raise_if_cancelled()
+                    if not entries:
+                        entries = await self._read()
+                        raise_if_cancelled()
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    # Redis is away (restarting, network): wait and read again,
+                    # rather than let the worker process die with the error.
+                    logger.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _RETRY_MAX_S)
+                    continue
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    # Redis came back empty: its streams and groups are gone.
+                    logger.warning("consumer groups missing (Redis lost its data); recreating")
+                    await self._declare_groups()
+                    continue
+                backoff = _RETRY_FIRST_S
                 # The whole batch is ours from now on: keep it fresh (keepalive)
                 # while it waits for the receiver's capacity, not only once yielded.
                 self.inflight.update(dict.fromkeys((entry[0], entry[1]) for entry in entries))

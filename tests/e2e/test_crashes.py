@@ -178,3 +178,20 @@ async def test_in_memory_broker_without_tasks_is_refused(settings: Settings) -> 
     async with await Store.open(settings.db) as store:
         with pytest.raises(ConfigError, match="--tasks"):
             await Execution.start(replace(settings, in_memory_broker=True), store.db)
+
+
+async def test_worker_rides_out_a_redis_restart(
+    backend: Backend, workers: Workers, redis_server: RedisServer
+) -> None:
+    # The worker process keeps running through a Redis restart (it retries
+    # and recreates its consumer groups) instead of dying with the error.
+    proc = workers.start()
+    await wait_workers(backend.api, 1)
+    redis_server.restart_empty()
+    await asyncio.sleep(1.0)
+    flow = await backend.api.create(node("root", "value", node("a", data={"value": 2})))
+    done = await backend.api.wait_flow(flow["id"], within=30)
+    assert done["status"] == "completed"
+    assert proc.poll() is None
+    log = (backend.settings.db.parent / "worker-0.log").read_text()
+    assert "Traceback" not in log, log
