@@ -8,10 +8,6 @@ before all its children ended).
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import replace
@@ -24,8 +20,9 @@ import redis
 
 from backend.settings import Settings
 from backend.store.store import Store
-from tests.conftest import RedisServer, free_port
-from tests.e2e.kit import ROOT, Api, Backend, Workers, node, runs, wait_workers
+from tests.conftest import RedisServer
+from tests.e2e.kit import Api, Backend, Workers, node, runs, wait_workers
+from tests.soak.procs import BackendProc, Timing
 
 
 def children_first(redis_url: str, jobs: dict[str, dict[str, Any]]) -> None:
@@ -56,48 +53,18 @@ async def test_worker_killed_mid_task_job_runs_again(backend: Backend, workers: 
     assert Counter(r["job"] for r in runs(backend.settings.redis_url))["root"] == 1
 
 
-class BackendProcess:
-    """``python -m backend serve`` as a real process that tests can SIGKILL."""
-
-    def __init__(self, settings: Settings, logdir: Path) -> None:
-        self.settings = settings
-        self.port = free_port()
-        self.logdir = logdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        s = self.settings
-        args = [
-            sys.executable, "-m", "backend", "serve", "--port", str(self.port),
-            "--db", str(s.db), "--redis-url", s.redis_url,
-            "--heartbeat-interval", str(s.heartbeat_interval),
-            "--stall-timeout", str(s.stall_timeout),
-        ]  # fmt: skip
-        self.starts += 1
-        with (self.logdir / f"backend-{self.starts}.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )  # fmt: skip
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    async def wait_ready(self, api: Api) -> None:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, _ = await api.call("GET", "/health")
-                if status == 200:
-                    return
-            except aiohttp.ClientError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail((self.logdir / f"backend-{self.starts}.log").read_text())
-            await asyncio.sleep(0.1)
+async def wait_ready(api: Api, server: BackendProc) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status, _ = await api.call("GET", "/health")
+            if status == 200:
+                return
+        except aiohttp.ClientError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail((server.logdir / f"backend-{server.starts}.log").read_text())
+        await asyncio.sleep(0.1)
 
 
 async def test_backend_killed_repeatedly_loses_nothing(
@@ -105,11 +72,17 @@ async def test_backend_killed_repeatedly_loses_nothing(
 ) -> None:
     async with await Store.open(settings.db) as store:
         _user, token = await store.create_user("alice")
-    server = BackendProcess(settings, tmp_path)
+    timing = Timing(
+        heartbeat_interval=settings.heartbeat_interval,
+        stall_timeout=settings.stall_timeout,
+        reclaim_idle=settings.reclaim_idle,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
+    server = BackendProc(settings.db, settings.redis_url, tmp_path, timing)
     server.start()
     async with aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{server.port}", token)
-        await server.wait_ready(api)
+        api = Api(session, server.url, token)
+        await wait_ready(api, server)
         workers.start()
         workers.start()
         flows = []
@@ -121,7 +94,7 @@ async def test_backend_killed_repeatedly_loses_nothing(
             await asyncio.sleep(0.7)
             server.kill()
             server.start()
-            await server.wait_ready(api)
+            await wait_ready(api, server)
         for flow in flows:
             done = await api.wait_flow(flow["id"], within=90)
             assert done["status"] == "completed"
