@@ -226,12 +226,13 @@ def is_loopback(host: str) -> bool:
 
 def warn_without_tls(settings: Settings) -> None:
     """The server speaks plain HTTP: off loopback, tokens need a TLS proxy in front."""
-    if is_loopback(settings.host):
+    if is_loopback(settings.host) or settings.behind_tls_proxy:
         return
     message = (
         f"serving plain HTTP on {settings.host}:{settings.port}, not a loopback address: "
         "bearer tokens and flow data cross the network unencrypted unless a TLS-terminating "
-        "reverse proxy (nginx, Caddy, HAProxy) is in front; see docs/reliability.md"
+        "reverse proxy (nginx, Caddy, HAProxy) is in front; see docs/reliability.md "
+        "(once one is, say so with --behind-tls-proxy to silence this)"
     )
     log.warning("no TLS", extra={"detail": message})
     print(f"backend: WARNING: {message}", file=sys.stderr, flush=True)

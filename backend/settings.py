@@ -100,6 +100,7 @@ class Settings:
     ws_buffer_bytes: int = 64 * 1024 * 1024
     shutdown_timeout: float = 10.0
     log_level: str = "INFO"
+    behind_tls_proxy: bool = False
 
     @property
     def worker_queues(self) -> tuple[str, ...]:
@@ -140,6 +141,7 @@ _HELP = {
     "ws_buffer_bytes": "most payload bytes kept in memory for websocket delivery",
     "shutdown_timeout": "seconds a graceful shutdown may take",
     "log_level": "logging level (DEBUG, INFO, WARNING, ERROR)",
+    "behind_tls_proxy": "a TLS-terminating proxy is in front: no warning when not on loopback",
 }
 
 _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {

@@ -15,7 +15,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from backend.cli import is_loopback
+from backend.cli import is_loopback, warn_without_tls
+from backend.settings import Settings
 from backend.store.store import Store
 from tests.security.serverproc import ServeProcess
 
@@ -155,3 +156,14 @@ async def test_sigterm_finishes_in_flight_work_and_closes_websockets_going_away(
         async with conn.execute("PRAGMA integrity_check") as cursor:
             assert (await cursor.fetchone())[0] == "ok"
     assert not re.search(r"level=error", server.output()), server.output()[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("host", "behind_proxy", "warns"),
+    [("0.0.0.0", False, True), ("0.0.0.0", True, False), ("127.0.0.1", False, False)],
+)
+def test_tls_warning_unless_a_proxy_is_declared(
+    host: str, behind_proxy: bool, warns: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warn_without_tls(Settings(host=host, behind_tls_proxy=behind_proxy))
+    assert ("plain HTTP" in capsys.readouterr().err) is warns
