@@ -20,15 +20,15 @@ from redis.exceptions import RedisError
 
 from backend.dispatch.cache import MachineCache
 from backend.dispatch.transport import Received, Transport
-from backend.domain.engine import Event, EventType
-from backend.domain.models import JobState
+from backend.domain.engine import Event, EventType, FlowMachine, Outcome
+from backend.domain.models import Flow, JobState
 from backend.store.db import Database
 from backend.store.execution import (
     append_logs,
     flow_ids_of_jobs,
-    load_flow,
-    load_machine,
-    write_outcome,
+    load_flows,
+    load_machines,
+    write_outcomes,
 )
 from backend.worker.protocol import EventType as WireType
 from backend.worker.protocol import WorkerEvent
@@ -116,33 +116,45 @@ class EventConsumer:
                     flow_id = flow_of.get(event.job_id)
                     if flow_id is not None:  # events of deleted flows are dropped
                         by_flow.setdefault(flow_id, []).append(event)
-                for flow_id, flow_events in by_flow.items():
-                    touched.append(flow_id)
-                    await self._apply_flow(conn, flow_id, flow_events, now)
+                touched = list(by_flow)
+                items = []
+                for flow, machine in (await self._machines(conn, touched)).values():
+                    for event in by_flow[flow.id]:
+                        machine.apply(to_engine_event(event))
+                    outcome = machine.take_outcome()
+                    self._count(outcome)
+                    items.append((flow, machine, outcome))
+                _seqs, updated = await write_outcomes(conn, items, now)
                 await append_logs(conn, logs)
+            for flow, (_old, machine, _outcome) in zip(updated, items, strict=True):
+                self.cache.put(flow, machine)
         except BaseException:
             self.cache.invalidate_all(touched)  # their machines may be ahead of the rollback
             raise
         self.last_event_time = max(e.time for e in events)
 
-    async def _apply_flow(
-        self, conn: aiosqlite.Connection, flow_id: str, events: list[WorkerEvent], now: int
-    ) -> None:
-        cached = self.cache.get(flow_id)
-        if cached is None:
-            flow = await load_flow(conn, flow_id)
-            if flow is None:
-                return
-            machine = await load_machine(conn, flow)
-        else:
-            flow, machine = cached
-        for event in events:
-            machine.apply(to_engine_event(event))
-        outcome = machine.take_outcome()
+    async def _machines(
+        self, conn: aiosqlite.Connection, flow_ids: list[str]
+    ) -> dict[str, tuple[Flow, FlowMachine]]:
+        """The flows' cached machines; the missing ones loaded in two queries."""
+        found: dict[str, tuple[Flow, FlowMachine]] = {}
+        missing: list[str] = []
+        for flow_id in flow_ids:
+            cached = self.cache.get(flow_id)
+            if cached is None:
+                missing.append(flow_id)
+            else:
+                found[flow_id] = cached
+        if missing:
+            flows = await load_flows(conn, missing)
+            machines = await load_machines(conn, list(flows.values()))
+            for flow_id, flow in flows.items():
+                found[flow_id] = (flow, machines[flow_id])
+        return found
+
+    def _count(self, outcome: Outcome) -> None:
         self.applied += outcome.applied
         self.stale += outcome.stale
         for patch in outcome.patches.values():
             if patch.get("status") in _FINAL:
                 self.finished[str(patch["status"])] += 1
-        _seqs, flow = await write_outcome(conn, flow, machine, outcome, now)
-        self.cache.put(flow, machine)

@@ -59,7 +59,7 @@ async def flow_ids_of_jobs(conn: aiosqlite.Connection, job_ids: Iterable[str]) -
         "SELECT job_id, flow_id FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
         (_ids(job_ids),),
     ) as cursor:
-        return {row["job_id"]: row["flow_id"] async for row in cursor}
+        return {row["job_id"]: row["flow_id"] for row in await cursor.fetchall()}
 
 
 async def load_flow(conn: aiosqlite.Connection, flow_id: str) -> Flow | None:
@@ -70,73 +70,122 @@ async def load_flow(conn: aiosqlite.Connection, flow_id: str) -> Flow | None:
 
 async def load_machine(conn: aiosqlite.Connection, flow: Flow) -> FlowMachine:
     """A machine over the flow's jobs (without their data and results)."""
+    return (await load_machines(conn, [flow]))[flow.id]
+
+
+async def load_flows(conn: aiosqlite.Connection, flow_ids: Iterable[str]) -> dict[str, Flow]:
     async with conn.execute(
-        f"SELECT {_LIGHT_COLUMNS} FROM flow_jobs WHERE flow_id = ?",  # noqa: S608 - constant
-        (flow.id,),
+        "SELECT * FROM flows WHERE id IN (SELECT value FROM json_each(?))", (_ids(flow_ids),)
     ) as cursor:
-        jobs = [row_to_job(row) async for row in cursor]
-    return FlowMachine(flow.status, jobs, stuck=flow.stuck, rand=random.random)
+        return {row["id"]: row_to_flow(row) for row in await cursor.fetchall()}
+
+
+async def load_machines(
+    conn: aiosqlite.Connection, flows: Sequence[Flow]
+) -> dict[str, FlowMachine]:
+    """Machines over the flows' jobs (without data and results), in one query."""
+    jobs: dict[str, list[Job]] = {flow.id: [] for flow in flows}
+    async with conn.execute(
+        f"SELECT {_LIGHT_COLUMNS} FROM flow_jobs "  # noqa: S608 - constant columns
+        "WHERE flow_id IN (SELECT value FROM json_each(?))",
+        (_ids(jobs),),
+    ) as cursor:
+        for row in await cursor.fetchall():
+            job = row_to_job(row)
+            jobs[job.flow_id].append(job)
+    return {
+        flow.id: FlowMachine(flow.status, jobs[flow.id], stuck=flow.stuck, rand=random.random)
+        for flow in flows
+    }
 
 
 async def write_outcome(
     conn: aiosqlite.Connection, flow: Flow, machine: FlowMachine, outcome: Outcome, now: int
 ) -> tuple[list[int], Flow]:
-    """Persist what ``outcome`` changed and append its events.
+    """:func:`write_outcomes` for one flow."""
+    seqs, [updated] = await write_outcomes(conn, [(flow, machine, outcome)], now)
+    return seqs, updated
 
-    Returns the new events' seqs and the flow as it now stands. Rows are
-    updated with one ``executemany`` per distinct set of changed columns, and
-    events are appended with one ``executemany``, so a batch of a thousand
-    completions is a handful of statements.
+
+async def write_outcomes(
+    conn: aiosqlite.Connection,
+    items: Sequence[tuple[Flow, FlowMachine, Outcome]],
+    now: int,
+) -> tuple[list[int], list[Flow]]:
+    """Persist what each flow's outcome changed and append the events.
+
+    Returns the new events' seqs and each flow as it now stands. However many
+    flows and jobs changed, this is a handful of statements: one
+    ``executemany`` per distinct set of changed columns, one read of the
+    changed rows (for the event payloads), one update of the flows and one
+    insert of the events. Every statement is a round trip to the database
+    thread while the write lock is held, so their number is what matters.
     """
-    if not outcome.changed:
-        return [], flow
     by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for job_id, patch in outcome.patches.items():
-        columns = tuple(key for key in patch if key in _PATCHABLE)
-        values = tuple(_column_value(key, patch[key]) for key in columns)
-        by_columns.setdefault(columns, []).append((*values, now, job_id))
+    changed_ids: list[str] = []
+    for _flow, _machine, outcome in items:
+        for job_id, patch in outcome.patches.items():
+            columns = tuple(key for key in patch if key in _PATCHABLE)
+            values = tuple(_column_value(key, patch[key]) for key in columns)
+            by_columns.setdefault(columns, []).append((*values, now, job_id))
+            changed_ids.append(job_id)
     for columns, rows in by_columns.items():
         assignments = "".join(f"{col} = ?, " for col in columns)
         await conn.executemany(
             f"UPDATE flow_jobs SET {assignments}updated_at = ? WHERE job_id = ?",  # noqa: S608
             rows,
         )
-    async with conn.execute(
-        "SELECT * FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
-        (_ids(outcome.patches),),
-    ) as cursor:
-        changed_jobs = [row_to_job(row) async for row in cursor]
-    events: list[tuple[str, JSON]] = [
-        (
-            EventType.FLOW_JOB_UPDATED,
-            FlowJobResponse.of(job).model_dump(mode="json", by_alias=True),
-        )
-        for job in changed_jobs
-    ]
-    status_changed = any("status" in patch for patch in outcome.patches.values())
-    updated = flow
-    if status_changed or outcome.flow_status is not None or outcome.stuck_changed:
-        updated = _updated_flow(flow, machine, outcome, now)
-        await conn.execute(
+    changed_jobs: dict[str, list[Job]] = {}
+    if changed_ids:
+        async with conn.execute(
+            "SELECT * FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?))",
+            (_ids(changed_ids),),
+        ) as cursor:
+            for row in await cursor.fetchall():
+                job = row_to_job(row)
+                changed_jobs.setdefault(job.flow_id, []).append(job)
+    events: list[tuple[str, Flow, JSON]] = []
+    flow_rows: list[tuple[Any, ...]] = []
+    updated_flows: list[Flow] = []
+    for flow, machine, outcome in items:
+        events += [
+            (
+                EventType.FLOW_JOB_UPDATED,
+                flow,
+                FlowJobResponse.of(job).model_dump(mode="json", by_alias=True),
+            )
+            for job in changed_jobs.get(flow.id, ())
+        ]
+        updated = flow
+        status_changed = any("status" in patch for patch in outcome.patches.values())
+        if status_changed or outcome.flow_status is not None or outcome.stuck_changed:
+            updated = _updated_flow(flow, machine, outcome, now)
+            stuck = updated.stuck
+            flow_rows.append(
+                (
+                    updated.status.value,
+                    stuck.job_id if stuck else None,
+                    stuck.reason if stuck else None,
+                    now,
+                    updated.finished_at,
+                    flow.id,
+                )
+            )
+            events.append((EventType.FLOW_UPDATED, flow, flow_payload(updated)))
+        updated_flows.append(updated)
+    if flow_rows:
+        await conn.executemany(
             "UPDATE flows SET status = ?, stuck_job_id = ?, stuck_reason = ?, updated_at = ?, "
             "finished_at = ? WHERE id = ?",
-            (
-                updated.status.value,
-                updated.stuck.job_id if updated.stuck else None,
-                updated.stuck.reason if updated.stuck else None,
-                now,
-                updated.finished_at,
-                flow.id,
-            ),
+            flow_rows,
         )
-        events.append((EventType.FLOW_UPDATED, flow_payload(updated)))
-    return await append_events(conn, flow, events, now), updated
+    return await append_events(conn, events, now), updated_flows
 
 
 async def append_events(
-    conn: aiosqlite.Connection, flow: Flow, events: Sequence[tuple[str, JSON]], now: int
+    conn: aiosqlite.Connection, events: Sequence[tuple[str, Flow, JSON]], now: int
 ) -> list[int]:
-    """Append events of one flow in one statement; returns their seqs, in order.
+    """Append ``(type, flow, payload)`` events in one statement; returns their seqs.
 
     The caller holds the only write transaction, so the AUTOINCREMENT keys
     of one ``executemany`` are consecutive and end at ``last_insert_rowid()``.
@@ -145,7 +194,7 @@ async def append_events(
         return []
     await conn.executemany(
         "INSERT INTO events (type, flow_id, user_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-        [(str(kind), flow.id, flow.user_id, dumps(payload), now) for kind, payload in events],
+        [(str(kind), flow.id, flow.user_id, dumps(payload), now) for kind, flow, payload in events],
     )
     async with conn.execute("SELECT last_insert_rowid()") as cursor:
         row = await cursor.fetchone()
