@@ -7,6 +7,7 @@ controller performs them. Every text is selectable and copyable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import Qt, Signal
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.client.records import JobInfo, JobState
+from desktop.client.records import FlowInfo, FlowStatus, JobInfo, JobState
 from desktop.client.rest import JobDetail, JobLog
 from desktop.theme import STATE_GLYPHS, STATE_LABELS, icon, state_color
 from desktop.widgets.json_view import JsonView, to_text
@@ -76,6 +77,8 @@ class JobDetailsPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.job: JobInfo | None = None
+        # How to find the shown job's flow (the window wires its state in).
+        self.flow_lookup: Callable[[str], FlowInfo | None] = lambda _flow_id: None
         self.facts: dict[str, QLabel] = {}
         form = QFormLayout()
         for key in (
@@ -150,16 +153,30 @@ class JobDetailsPanel(QWidget):
         if job.status is not previous.status:
             self._show_outcome_tab(job)
 
+    def refresh_actions(self) -> None:
+        """Offer only what the server would accept for this job and its flow."""
+        job = self.job
+        flow = None if job is None else self.flow_lookup(job.flow_id)
+        self.copy_id.setEnabled(job is not None)
+        self.retry_job.setEnabled(
+            job is not None and job.status in {JobState.FAILED, JobState.CANCELLED}
+        )
+        if flow is None:  # not known yet: let the server decide
+            self.cancel_flow.setEnabled(job is not None)
+            self.retry_flow.setEnabled(job is not None)
+            return
+        self.cancel_flow.setEnabled(flow.status is FlowStatus.ACTIVE)
+        self.retry_flow.setEnabled(
+            bool(flow.counts.get("failed", 0) or flow.counts.get("cancelled", 0))
+        )
+
     def _render_facts(self) -> None:
         job = self.job
-        enabled = job is not None
-        for button in (self.retry_job, self.cancel_flow, self.retry_flow, self.copy_id):
-            button.setEnabled(enabled)
+        self.refresh_actions()
         if job is None:
             for label in self.facts.values():
                 label.setText("")
             return
-        self.retry_job.setEnabled(job.status is JobState.FAILED)
         state = job.status.value
         values = {
             "Name": job.name,

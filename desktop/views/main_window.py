@@ -160,6 +160,8 @@ class MainWindow(QMainWindow):
         c.jobsLoaded.connect(self._on_jobs_loaded)
         c.jobChanged.connect(self._on_job_changed)
         c.jobDetailLoaded.connect(self.details.show_detail)
+        self.details.flow_lookup = c.state.flows.get  # the dict lives as long as c
+        c.flowUpdated.connect(lambda _flow: self.details.refresh_actions())
         c.linkChanged.connect(self._on_link)
         c.workersChanged.connect(lambda n: self.workers_label.setText(f"Workers: {n}"))
         c.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
