@@ -132,8 +132,9 @@ class Dispatcher:
             ]
             unknown_ids = {job.job_id for job in unknown}
             sendable = [item for item in batch if item.job.job_id not in unknown_ids]
-            if unknown:
-                await self.fail_unknown(unknown)
+            failed = await self.fail_unknown(unknown) if unknown else 0
+            if not sendable and not failed:
+                return total  # nothing moved: do not spin on the same rows
             if sendable:
                 await self.transport.send([build_outgoing(item) for item in sendable])
                 async with self.db.transaction() as conn:
@@ -142,12 +143,13 @@ class Dispatcher:
                 self.sent += len(sendable)
                 total += len(sendable)
 
-    async def fail_unknown(self, jobs: Sequence[Job]) -> None:
-        """Fail jobs whose task no live worker of their queue knows."""
+    async def fail_unknown(self, jobs: Sequence[Job]) -> int:
+        """Fail jobs whose task no live worker of their queue knows; returns how many."""
         now = self.clock()
         by_flow: dict[str, list[Job]] = {}
         for job in jobs:
             by_flow.setdefault(job.flow_id, []).append(job)
+        failed = 0
         async with self.db.transaction() as conn:
             for flow_id, flow_jobs in by_flow.items():
                 flow = await load_flow(conn, flow_id)
@@ -157,7 +159,7 @@ class Dispatcher:
                 for job in flow_jobs:
                     error = unknown_task_error(job.name, job.queue_name)
                     if machine.fail_now(job.job_id, error, now):
-                        self.failed_unknown += 1
+                        failed += 1
                         log.warning(
                             "event=unknown_task job=%s task=%s queue=%s",
                             job.job_id,
@@ -166,6 +168,8 @@ class Dispatcher:
                         )
                 await write_outcome(conn, flow, machine, machine.take_outcome(), now)
                 self.cache.invalidate(flow_id)
+        self.failed_unknown += failed
+        return failed
 
     async def fail_unknown_ids(self, job_ids: Sequence[str]) -> None:
         """As :meth:`fail_unknown`, for sent jobs found by the monitor."""

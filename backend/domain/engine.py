@@ -333,9 +333,13 @@ class FlowMachine:
         return True
 
     def fail_now(self, job_id: str, error: JSON, now: int) -> bool:
-        """Fail a waiting job for good (e.g. no worker knows its task)."""
+        """Fail a waiting job for good (e.g. no worker knows its task).
+
+        Also in a flow whose root already failed: a job that can never run must
+        not stay ready forever.
+        """
         job = self.jobs.get(job_id)
-        if job is None or job.status not in _RUNNABLE or self.status is not FlowStatus.ACTIVE:
+        if job is None or job.status not in _RUNNABLE or self.status is FlowStatus.CANCELLED:
             return False
         self._final_failure(job_id, error, now)
         return True

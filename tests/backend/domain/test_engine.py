@@ -381,3 +381,25 @@ def test_stuck_moves_on_when_the_waiting_parent_fails_and_is_ignored() -> None:
     assert m.stuck is None
     run(m, "j4")
     assert m.jobs["r"].status is W
+
+
+def test_a_job_no_worker_can_run_fails_even_after_the_root_failed() -> None:
+    m = machine(
+        spec(
+            "r",
+            spec("bad", on_failure=FailurePolicy.FAIL_PARENT),
+            spec("orphan"),
+        )
+    )
+    fail(m, "bad")
+    assert m.status is FlowStatus.FAILED
+    assert m.fail_now("orphan", {"type": "UnknownTask", "message": "x"}, 9)
+    assert m.jobs["orphan"].status is F
+
+
+def test_fail_now_leaves_a_cancelled_flow_alone() -> None:
+    m = machine(spec("r", spec("a")))
+    m.cancel(1)
+    m.retry_job("a", 2)  # reopened: waiting again, the flow active
+    m.cancel(3)
+    assert not m.fail_now("a", {"type": "UnknownTask", "message": "x"}, 4)
