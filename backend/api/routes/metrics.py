@@ -105,6 +105,12 @@ def _hub_families(hub: Hub) -> list[Family]:
     )
     for reason, count in sorted(stats.closes.items()):
         closes.add(count, reason=reason)
+    reads = Family(
+        "flowdesk_ws_reads_total",
+        Kind.COUNTER,
+        "Websocket reads of the log, by source (memory buffer or SQLite)",
+    )
+    reads.add(stats.buffer_reads, source="memory").add(stats.log_reads, source="sqlite")
     return [
         Family("flowdesk_ws_clients", Kind.GAUGE, "Open websocket connections").add(
             len(hub.clients)
@@ -129,6 +135,13 @@ def _hub_families(hub: Hub) -> list[Family]:
         Family("flowdesk_events_pruned_total", Kind.COUNTER, "Event-log entries pruned").add(
             stats.pruned
         ),
+        Family(
+            "flowdesk_ws_buffer_events", Kind.GAUGE, "Recent events held in memory for delivery"
+        ).add(len(hub.buffer)),
+        Family(
+            "flowdesk_ws_buffer_bytes", Kind.GAUGE, "Payload bytes of the in-memory event buffer"
+        ).add(hub.buffer.bytes),
+        reads,
     ]
 
 

@@ -52,6 +52,9 @@ async def test_metrics_need_a_token_and_report_the_run(running: Server) -> None:
     assert samples["flowdesk_ws_clients"] == 1
     assert samples["flowdesk_ws_events_sent_total"] == len(client.events)
     assert samples["flowdesk_event_log_head_seq"] == client.seqs[-1]
+    assert samples["flowdesk_ws_buffer_events"] >= len(client.events)
+    assert samples["flowdesk_ws_buffer_bytes"] > 0
+    assert samples['flowdesk_ws_reads_total{source="memory"}'] >= 1
     assert samples["flowdesk_event_consumer_lag_events"] == 0
     assert samples["flowdesk_workers_live"] == 1
     created = (
