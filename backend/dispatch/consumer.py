@@ -35,6 +35,9 @@ from backend.worker.protocol import WorkerEvent
 
 log = logging.getLogger(__name__)
 
+COALESCE_FROM = 8  # events in a batch that mean several jobs finish at once
+COALESCE_S = 0.003
+
 _FINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
 _ENGINE_TYPES = {
@@ -87,6 +90,10 @@ class EventConsumer:
                 if received:
                     await self.apply(received)
                     await self.transport.ack_events([r.ack_id for r in received])
+                    if COALESCE_FROM <= len(received) < self.batch:
+                        # Busy but not saturated: let the next transaction carry
+                        # more events rather than commit a few at a time.
+                        await asyncio.sleep(COALESCE_S)
                 delay = 0.1
             except asyncio.CancelledError:
                 raise
