@@ -43,7 +43,9 @@ from backend.worker.protocol import FlowLabel, build_message
 log = logging.getLogger(__name__)
 
 UNKNOWN_TASK = "UnknownTask"
-_IDLE_WAKE_S = 5.0  # re-check the outbox now and then even without a poke
+_IDLE_WAKE_S = 5.0
+COALESCE_FROM = 8  # jobs in one send that mean many are becoming ready
+COALESCE_S = 0.003  # re-check the outbox now and then even without a poke
 
 
 def unknown_task_error(task: str, queue: str) -> dict[str, str]:
@@ -142,6 +144,10 @@ class Dispatcher:
                     self.cache.note_sent(item.job for item in sendable)
                 self.sent += len(sendable)
                 total += len(sendable)
+                if COALESCE_FROM <= len(sendable) < self.settings.dispatch_batch:
+                    # Jobs are arriving in numbers: gather a few milliseconds'
+                    # worth before the next pipeline and transaction.
+                    await asyncio.sleep(COALESCE_S)
 
     async def fail_unknown(self, jobs: Sequence[Job]) -> int:
         """Fail jobs whose task no live worker of their queue knows; returns how many."""
