@@ -1,6 +1,6 @@
 """Where the window's backend is: embedded in this process, or remote.
 
-Embedded mode starts the lead's ``backend.embedded.start_embedded(settings)``
+Embedded mode starts ``backend.embedded.start_embedded(settings)``
 (imported here, inside the function, because it is the only backend
 internal the desktop may touch); everything after that goes through the same
 public REST and websocket interface as a remote server. Remote profiles
