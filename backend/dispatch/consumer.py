@@ -81,6 +81,9 @@ class EventConsumer:
         self.stale = 0
         self.finished: Counter[str] = Counter()  # jobs that reached a final state, by state
         self.last_event_time = 0
+        # job_id -> (stream, message id) of the message its current attempt runs
+        # from; memory only, bounded by the running jobs
+        self.deliveries: dict[str, tuple[str, str]] = {}
 
     async def run(self) -> None:
         delay = 0.1
@@ -127,7 +130,8 @@ class EventConsumer:
                 items = []
                 for flow, machine in (await self._machines(conn, touched)).values():
                     for event in by_flow[flow.id]:
-                        machine.apply(to_engine_event(event))
+                        if machine.apply(to_engine_event(event)):
+                            self._track_delivery(event)
                     outcome = machine.take_outcome()
                     self._count(outcome)
                     items.append((flow, machine, outcome))
@@ -158,6 +162,14 @@ class EventConsumer:
             for flow_id, flow in flows.items():
                 found[flow_id] = (flow, machines[flow_id])
         return found
+
+    def _track_delivery(self, event: WorkerEvent) -> None:
+        """Remember where a running job's message sits (see ``Monitor.check_stalled``)."""
+        if event.type is WireType.ACTIVE:
+            if event.delivery is not None:
+                self.deliveries[event.job_id] = event.delivery
+        elif event.type in (WireType.COMPLETED, WireType.FAILED):
+            self.deliveries.pop(event.job_id, None)
 
     def _count(self, outcome: Outcome) -> None:
         self.applied += outcome.applied

@@ -3,8 +3,10 @@
 Every heartbeat interval it
 
 * retries, as a *stalled* attempt, each active job whose worker stopped
-  beating (its message would be redelivered by the stream too; whichever
-  copy runs under the current attempt number is the one recorded);
+  beating, and drops the dead worker's pending message from its stream so
+  it is not reclaimed to run the lost attempt again (the message's place is
+  known from the job's ``active`` event; after a backend restart it is not,
+  and a reclaimed copy then runs once more, its result ignored as stale);
 * notices that Redis lost its contents (restarted empty or flushed: the
   marker key the backend keeps there is gone) and sends every job that was
   sent but not finished again, without spending an attempt;
@@ -52,6 +54,7 @@ class Monitor:
         registry: WorkerRegistry,
         dispatcher: Dispatcher,
         cache: MachineCache,
+        deliveries: dict[str, tuple[str, str]],
         interval: float,
         clock: Callable[[], int],
     ) -> None:
@@ -61,6 +64,7 @@ class Monitor:
         self.dispatcher = dispatcher
         self.interval = interval
         self.cache = cache
+        self.deliveries = deliveries  # the consumer's: job_id -> (stream, message id)
         self.clock = clock
         self.stalled = 0  # counters for /metrics
         self.redis_resets = 0
@@ -128,8 +132,21 @@ class Monitor:
                 continue
             stalled.setdefault(flow_id, []).append(job_id)
             log.warning("event=job_stalled job=%s worker=%s", job_id, worker_id)
-        count = await self._per_flow(stalled.items(), lambda m, job_id, now: m.stall(job_id, now))
+        retried: list[str] = []
+
+        def stall(machine: FlowMachine, job_id: str, now: int) -> bool:
+            done = machine.stall(job_id, now)
+            if done:
+                retried.append(job_id)
+            return done
+
+        count = await self._per_flow(stalled.items(), stall)
         self.stalled += count
+        # The dead worker's message would be reclaimed later and run the lost
+        # attempt again for nothing: the retry is already on its way.
+        await self.transport.drop_messages(
+            [self.deliveries.pop(job_id) for job_id in retried if job_id in self.deliveries]
+        )
         return count
 
     async def check_unknown_tasks(self) -> None:

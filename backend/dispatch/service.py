@@ -146,6 +146,7 @@ class Execution:
             registry=self.registry,
             dispatcher=self.dispatcher,
             cache=self.cache,
+            deliveries=self.consumer.deliveries,
             interval=settings.heartbeat_interval,
             clock=clock,
         )

@@ -26,6 +26,7 @@ from backend.errors import BrokerUnavailable
 from backend.worker.heartbeat import WorkerInfo
 from backend.worker.protocol import (
     CANCEL_CHANNEL,
+    CONSUMER_GROUP,
     EVENTS_STREAM,
     WORKERS_KEY,
     WorkerEvent,
@@ -66,6 +67,7 @@ class Transport(Protocol):
     async def ack_events(self, ack_ids: Sequence[str]) -> None: ...
     async def workers(self) -> list[WorkerInfo]: ...
     async def cancel(self, job_ids: Sequence[str]) -> None: ...
+    async def drop_messages(self, deliveries: Sequence[tuple[str, str]]) -> None: ...
     async def server_id(self) -> str: ...
     async def broker_epoch(self) -> str | None: ...
     async def set_broker_epoch(self, epoch: str) -> None: ...
@@ -162,6 +164,16 @@ class RedisTransport:
         for job_id in job_ids:
             await self.redis.publish(CANCEL_CHANNEL, job_id)
 
+    async def drop_messages(self, deliveries: Sequence[tuple[str, str]]) -> None:
+        """Acknowledge and delete job messages a dead worker left pending."""
+        if not deliveries:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, message_id in deliveries:
+                pipe.xack(stream, CONSUMER_GROUP, message_id)
+                pipe.xdel(stream, message_id)
+            await pipe.execute()
+
     async def server_id(self) -> str:
         info = await self.redis.info("server")
         return str(info["run_id"])
@@ -236,6 +248,9 @@ class MemoryTransport:
     async def cancel(self, job_ids: Sequence[str]) -> None:
         for job_id in job_ids:
             self.broker.runtime.stop(job_id, StopReason.CANCELLED)
+
+    async def drop_messages(self, deliveries: Sequence[tuple[str, str]]) -> None:
+        return None  # in-process: no stream, nothing is redelivered
 
     async def server_id(self) -> str:
         return "memory"

@@ -218,6 +218,7 @@ class FlowdeskStreamBroker(RedisStreamBroker):
                 # while it waits for the receiver's capacity, not only once yielded.
                 self.inflight.update(dict.fromkeys((entry[0], entry[1]) for entry in entries))
                 for stream, msg_id, data in entries:
+                    self.runtime.deliveries[_task_id(data)] = (stream, _text(msg_id))
                     yield AckableMessage(data=data, ack=self._acker(stream, msg_id, data))
         finally:
             self.begin_stop()
@@ -284,6 +285,7 @@ class FlowdeskStreamBroker(RedisStreamBroker):
     def _acker(self, stream: str, msg_id: bytes, data: bytes) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
             self.inflight.pop((stream, msg_id), None)
+            self.runtime.deliveries.pop(_task_id(data), None)
             if self.runtime.handed_back and _task_id(data) in self.runtime.handed_back:
                 return  # left pending: another worker claims it after reclaim_idle
             async with self.redis.pipeline(transaction=False) as pipe:

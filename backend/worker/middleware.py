@@ -115,7 +115,9 @@ class FlowEventsMiddleware(TaskiqMiddleware):
             return message
         # Deferred: it shares a write with the completion of a quick job, and
         # is out within the sink's defer time for a long one.
-        await self.runtime.publish_soon(self._event(EventType.ACTIVE, message.task_id, label))
+        delivery = self.runtime.deliveries.get(message.task_id)
+        active = self._event(EventType.ACTIVE, message.task_id, label, delivery=delivery)
+        await self.runtime.publish_soon(active)
         # Registered only now: a cancel cannot land inside the publish above,
         # where it would abort the receiver's callback before its ack.
         self.runtime.job_started(message.task_id)

@@ -150,6 +150,10 @@ class WorkerEvent:
     result: Any = None
     error: ErrorInfo | None = None
     retryable: bool = True
+    # active only: where the message sits, so the backend can drop it from the
+    # stream once it has retried the job elsewhere (a dead worker's message
+    # would otherwise be reclaimed and run a second, stale time)
+    delivery: tuple[str, str] | None = None
 
     def to_obj(self) -> dict[str, Any]:
         obj: dict[str, Any] = {
@@ -159,7 +163,9 @@ class WorkerEvent:
             "workerId": self.worker_id,
             "time": self.time,
         }
-        if self.type is EventType.PROGRESS:
+        if self.type is EventType.ACTIVE and self.delivery is not None:
+            obj["stream"], obj["messageId"] = self.delivery
+        elif self.type is EventType.PROGRESS:
             obj["progress"] = self.progress
         elif self.type is EventType.LOG:
             obj["message"] = self.message
@@ -190,4 +196,9 @@ class WorkerEvent:
             result=obj.get("result"),
             error=ErrorInfo.from_obj(error) if isinstance(error, Mapping) else None,
             retryable=bool(obj.get("retryable", True)),
+            delivery=(
+                (str(obj["stream"]), str(obj["messageId"]))
+                if kind is EventType.ACTIVE and "stream" in obj and "messageId" in obj
+                else None
+            ),
         )

@@ -71,6 +71,7 @@ class WorkerRuntime:
     running: dict[str, asyncio.Task[object]] = field(default_factory=dict)
     stopped: dict[str, StopReason] = field(default_factory=dict)
     handed_back: set[str] = field(default_factory=set)  # never acknowledge these
+    deliveries: dict[str, tuple[str, str]] = field(default_factory=dict)  # job -> stream, id
     _enforcers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def publish(self, *events: WorkerEvent) -> None:

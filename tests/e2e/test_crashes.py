@@ -51,6 +51,10 @@ async def test_worker_killed_mid_task_job_runs_again(backend: Backend, workers: 
     assert jobs["slow"]["attemptsMade"] >= 2  # the lost attempt counts
     assert jobs["root"]["result"] == 4
     assert Counter(r["job"] for r in runs(backend.settings.redis_url))["root"] == 1
+    # The dead worker's message was dropped when the job was retried: it is not
+    # reclaimed later to run the lost attempt a second time.
+    await asyncio.sleep(backend.settings.reclaim_idle * 1.5)
+    assert Counter(r["job"] for r in runs(backend.settings.redis_url))["slow"] == 1
 
 
 async def wait_ready(api: Api, server: BackendProc) -> None:
