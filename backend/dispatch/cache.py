@@ -14,10 +14,14 @@ not kept; a late event for one loads it again.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+import aiosqlite
 
 from backend.domain.engine import FlowMachine
 from backend.domain.models import Flow, FlowStatus, Job
+from backend.store.db import Database
+from backend.store.execution import load_flows, load_machines, write_outcomes
 
 
 class MachineCache:
@@ -65,3 +69,37 @@ class MachineCache:
             entry = self._entries.get(job.flow_id)
             if entry is not None:
                 entry[1].note_sent(job.job_id)
+
+
+async def apply_to_flows(
+    db: Database,
+    cache: MachineCache,
+    groups: Mapping[str, Sequence[str]],
+    action: Callable[[FlowMachine, str, int], bool],
+    now: int,
+    *,
+    extra: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+) -> list[str]:
+    """Run ``action(machine, job_id, now)`` for jobs grouped by flow, in one write
+    transaction over fresh machines; returns the job ids it was true for.
+
+    The writers besides the consumer (the monitor, unknown-task failures) go
+    through here, so each invalidates its flows' cached copies inside the
+    transaction, as the rule above asks. Nothing to do opens no transaction.
+    """
+    if not groups and extra is None:
+        return []
+    applied: list[str] = []
+    async with db.transaction() as conn:
+        flows = await load_flows(conn, groups)
+        machines = await load_machines(conn, list(flows.values()))
+        items = []
+        for flow_id, flow in flows.items():
+            machine = machines[flow_id]
+            applied += [job_id for job_id in groups[flow_id] if action(machine, job_id, now)]
+            items.append((flow, machine, machine.take_outcome()))
+            cache.invalidate(flow_id)
+        await write_outcomes(conn, items, now)
+        if extra is not None:
+            await extra(conn)
+    return applied

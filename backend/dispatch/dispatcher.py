@@ -20,23 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from backend.dispatch.cache import MachineCache
+from backend.dispatch.cache import MachineCache, apply_to_flows
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Outgoing, Transport
-from backend.domain.models import Job
+from backend.domain.engine import FlowMachine
 from backend.settings import Settings
 from backend.store.db import Database
 from backend.store.execution import (
     OutboxJob,
-    flow_ids_of_jobs,
-    load_flow,
-    load_machine,
     mark_dispatched,
     next_run_at,
     ready_jobs,
-    write_outcome,
 )
 from backend.worker.protocol import FlowLabel, build_message
 
@@ -127,14 +123,15 @@ class Dispatcher:
             if not batch:
                 return total
             await self.registry.refresh()
-            unknown = [
-                item.job
-                for item in batch
-                if not self.registry.can_run(item.job.queue_name, item.job.name)
-            ]
-            unknown_ids = {job.job_id for job in unknown}
-            sendable = [item for item in batch if item.job.job_id not in unknown_ids]
-            failed = await self.fail_unknown(unknown) if unknown else 0
+            sendable: list[OutboxJob] = []
+            unknown: dict[str, list[str]] = {}
+            for item in batch:
+                job = item.job
+                if self.registry.can_run(job.queue_name, job.name):
+                    sendable.append(item)
+                else:
+                    unknown.setdefault(job.flow_id, []).append(job.job_id)
+            failed = await self.fail_unknown(unknown)
             if not sendable and not failed:
                 return total  # nothing moved: do not spin on the same rows
             if sendable:
@@ -149,43 +146,19 @@ class Dispatcher:
                     # worth before the next pipeline and transaction.
                     await asyncio.sleep(COALESCE_S)
 
-    async def fail_unknown(self, jobs: Sequence[Job]) -> int:
+    async def fail_unknown(self, jobs_by_flow: Mapping[str, Sequence[str]]) -> int:
         """Fail jobs whose task no live worker of their queue knows; returns how many."""
-        now = self.clock()
-        by_flow: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_flow.setdefault(job.flow_id, []).append(job)
-        failed = 0
-        async with self.db.transaction() as conn:
-            for flow_id, flow_jobs in by_flow.items():
-                flow = await load_flow(conn, flow_id)
-                if flow is None:
-                    continue
-                machine = await load_machine(conn, flow)
-                for job in flow_jobs:
-                    error = unknown_task_error(job.name, job.queue_name)
-                    if machine.fail_now(job.job_id, error, now):
-                        failed += 1
-                        log.warning(
-                            "event=unknown_task job=%s task=%s queue=%s",
-                            job.job_id,
-                            job.name,
-                            job.queue_name,
-                        )
-                await write_outcome(conn, flow, machine, machine.take_outcome(), now)
-                self.cache.invalidate(flow_id)
-        self.failed_unknown += failed
-        return failed
 
-    async def fail_unknown_ids(self, job_ids: Sequence[str]) -> None:
-        """As :meth:`fail_unknown`, for sent jobs found by the monitor."""
-        async with self.db.read() as conn:
-            flows = await flow_ids_of_jobs(conn, job_ids)
-            jobs: list[Job] = []
-            for flow_id in set(flows.values()):
-                flow = await load_flow(conn, flow_id)
-                if flow is None:
-                    continue
-                machine = await load_machine(conn, flow)
-                jobs += [machine.jobs[j] for j in job_ids if flows.get(j) == flow_id]
-        await self.fail_unknown(jobs)
+        def fail(machine: FlowMachine, job_id: str, now: int) -> bool:
+            job = machine.jobs[job_id]
+            error = unknown_task_error(job.name, job.queue_name)
+            if not machine.fail_now(job_id, error, now):
+                return False
+            log.warning(
+                "event=unknown_task job=%s task=%s queue=%s", job_id, job.name, job.queue_name
+            )
+            return True
+
+        failed = await apply_to_flows(self.db, self.cache, jobs_by_flow, fail, self.clock())
+        self.failed_unknown += len(failed)
+        return len(failed)

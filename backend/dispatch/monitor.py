@@ -19,25 +19,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from backend.dispatch.cache import MachineCache
+from backend.dispatch.cache import MachineCache, apply_to_flows
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Transport
-from backend.domain.engine import FlowMachine
 from backend.store.db import Database
 from backend.store.execution import (
     active_jobs,
     get_meta,
-    load_flow,
-    load_machine,
     sent_unfinished,
     set_meta,
     waiting_sent,
-    write_outcome,
 )
 
 log = logging.getLogger(__name__)
@@ -112,9 +108,12 @@ class Monitor:
         log.warning("event=redis_lost_contents run_id=%s action=resend_unfinished", run_id)
         async with self.db.read() as conn:
             lost = await sent_unfinished(conn)
-        await self._per_flow(
-            lost.items(),
+        await apply_to_flows(
+            self.db,
+            self.cache,
+            lost,
             lambda m, job_id, now: m.requeue_lost(job_id),
+            self.clock(),
             extra=lambda conn: set_meta(conn, BROKER_EPOCH, epoch),
         )
         await self.transport.set_broker_epoch(epoch)
@@ -132,52 +131,22 @@ class Monitor:
                 continue
             stalled.setdefault(flow_id, []).append(job_id)
             log.warning("event=job_stalled job=%s worker=%s", job_id, worker_id)
-        retried: list[str] = []
-
-        def stall(machine: FlowMachine, job_id: str, now: int) -> bool:
-            done = machine.stall(job_id, now)
-            if done:
-                retried.append(job_id)
-            return done
-
-        count = await self._per_flow(stalled.items(), stall)
-        self.stalled += count
+        retried = await apply_to_flows(
+            self.db, self.cache, stalled, lambda m, job_id, now: m.stall(job_id, now), self.clock()
+        )
+        self.stalled += len(retried)
         # The dead worker's message would be reclaimed later and run the lost
         # attempt again for nothing: the retry is already on its way.
         await self.transport.drop_messages(
             [self.deliveries.pop(job_id) for job_id in retried if job_id in self.deliveries]
         )
-        return count
+        return len(retried)
 
     async def check_unknown_tasks(self) -> None:
         async with self.db.read() as conn:
             waiting = await waiting_sent(conn)
-        orphans = [
-            job_id
-            for job_id, _flow, queue, task in waiting
-            if not self.registry.can_run(queue, task)
-        ]
-        if orphans:
-            await self.dispatcher.fail_unknown_ids(orphans)
-
-    async def _per_flow(
-        self,
-        groups: Iterable[tuple[str, list[str]]],
-        action: Callable[[FlowMachine, str, int], bool],
-        extra: Callable[..., object] | None = None,
-    ) -> int:
-        """Apply ``action`` to each job through its flow's machine, in one transaction."""
-        now = self.clock()
-        done = 0
-        async with self.db.transaction() as conn:
-            for flow_id, job_ids in groups:
-                flow = await load_flow(conn, flow_id)
-                if flow is None:
-                    continue
-                machine = await load_machine(conn, flow)
-                done += sum(1 for job_id in job_ids if action(machine, job_id, now))
-                await write_outcome(conn, flow, machine, machine.take_outcome(), now)
-                self.cache.invalidate(flow_id)
-            if extra is not None:
-                await extra(conn)  # type: ignore[misc]
-        return done
+        orphans: dict[str, list[str]] = {}
+        for job_id, flow_id, queue, task in waiting:
+            if not self.registry.can_run(queue, task):
+                orphans.setdefault(flow_id, []).append(job_id)
+        await self.dispatcher.fail_unknown(orphans)
