@@ -11,6 +11,7 @@ through ``url`` and ``token``, exactly as to a remote server.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 from backend.api.app import create_app
 from backend.api.routes.execution import EXECUTION, execution_ctx
 from backend.api.routes.execution import routes as execution_routes
+from backend.errors import NotFound
 from backend.settings import Settings
 from backend.store.store import Store
 
@@ -71,7 +73,7 @@ async def start_embedded(
         )
     store = await Store.open(settings.db)
     try:
-        if await _has_user(store):
+        with contextlib.suppress(NotFound):  # the first start has no operator yet
             await store.revoke_tokens(LOCAL_USER)
         _user, token = await store.get_or_create_local_user(LOCAL_USER)
         app = create_app(
@@ -92,7 +94,3 @@ async def start_embedded(
     mode = app[EXECUTION].mode
     log.info("event=embedded_started url=http://127.0.0.1:%d mode=%s", bound, mode)
     return EmbeddedServer(f"http://127.0.0.1:{bound}", token, mode, runner)
-
-
-async def _has_user(store: Store) -> bool:
-    return any(user.name == LOCAL_USER for user, _live in await store.list_users())
