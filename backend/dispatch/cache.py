@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 import aiosqlite
 
 from backend.domain.engine import FlowMachine
-from backend.domain.models import Flow, FlowStatus, Job
+from backend.domain.models import Flow, FlowStatus
 from backend.store.db import Database
 from backend.store.execution import load_flows, load_machines, write_outcomes
 
@@ -63,34 +63,47 @@ class MachineCache:
         for flow_id in flow_ids:
             self.invalidate(flow_id)
 
-    def note_sent(self, jobs: Iterable[Job]) -> None:
-        """Mirror the dispatcher's ``mark_dispatched`` into cached machines."""
-        for job in jobs:
-            entry = self._entries.get(job.flow_id)
+    def note_sent(self, marked: Iterable[tuple[str, str]]) -> None:
+        """Mirror the dispatcher's ``mark_dispatched`` (``(flow_id, job_id)`` pairs)."""
+        for flow_id, job_id in marked:
+            entry = self._entries.get(flow_id)
             if entry is not None:
-                entry[1].note_sent(job.job_id)
+                entry[1].note_sent(job_id)
+
+
+Groups = Mapping[str, Sequence[str]]  # flow_id -> job ids
+Select = Callable[[aiosqlite.Connection], Awaitable[Groups]]
 
 
 async def apply_to_flows(
     db: Database,
     cache: MachineCache,
-    groups: Mapping[str, Sequence[str]],
+    select: Select,
     action: Callable[[FlowMachine, str, int], bool],
     now: int,
     *,
     extra: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
 ) -> list[str]:
-    """Run ``action(machine, job_id, now)`` for jobs grouped by flow, in one write
-    transaction over fresh machines; returns the job ids it was true for.
+    """Run ``action(machine, job_id, now)`` for the jobs ``select`` finds, grouped
+    by flow, in one write transaction over fresh machines; returns the job ids
+    it was true for.
 
     The writers besides the consumer (the monitor, unknown-task failures) go
-    through here, so each invalidates its flows' cached copies inside the
-    transaction, as the rule above asks. Nothing to do opens no transaction.
+    through here. ``select`` runs twice: once on a snapshot, so that nothing
+    to do opens no write transaction, and again *inside* the transaction, so
+    the decision is taken from the state that the write replaces and never
+    from a read another writer has since overtaken (a requeue written over
+    the consumer's newer retry lost a job's next attempt that way). The
+    flows' cached copies are invalidated inside the transaction, as the rule
+    above asks.
     """
-    if not groups and extra is None:
-        return []
+    if extra is None:
+        async with db.read() as conn:
+            if not await select(conn):
+                return []
     applied: list[str] = []
     async with db.transaction() as conn:
+        groups = await select(conn)
         flows = await load_flows(conn, groups)
         machines = await load_machines(conn, list(flows.values()))
         items = []
@@ -99,7 +112,17 @@ async def apply_to_flows(
             applied += [job_id for job_id in groups[flow_id] if action(machine, job_id, now)]
             items.append((flow, machine, machine.take_outcome()))
             cache.invalidate(flow_id)
-        await write_outcomes(conn, items, now)
+        if items:
+            await write_outcomes(conn, items, now)
         if extra is not None:
             await extra(conn)
     return applied
+
+
+def given(groups: Groups) -> Select:
+    """A ``select`` for jobs chosen by something other than stored state."""
+
+    async def select(_conn: aiosqlite.Connection) -> Groups:
+        return groups
+
+    return select

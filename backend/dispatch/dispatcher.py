@@ -20,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 
-from backend.dispatch.cache import MachineCache, apply_to_flows
+from backend.dispatch.cache import MachineCache, Select, apply_to_flows, given
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Outgoing, Transport
 from backend.domain.engine import FlowMachine
@@ -131,14 +131,16 @@ class Dispatcher:
                     sendable.append(item)
                 else:
                     unknown.setdefault(job.flow_id, []).append(job.job_id)
-            failed = await self.fail_unknown(unknown)
+            failed = await self.fail_unknown(given(unknown)) if unknown else 0
             if not sendable and not failed:
                 return total  # nothing moved: do not spin on the same rows
             if sendable:
                 await self.transport.send([build_outgoing(item) for item in sendable])
                 async with self.db.transaction() as conn:
-                    await mark_dispatched(conn, [item.job for item in sendable], now)
-                    self.cache.note_sent(item.job for item in sendable)
+                    marked = await mark_dispatched(conn, [item.job for item in sendable], now)
+                    # Only what the mark accepted: a job another writer moved on
+                    # meanwhile keeps its place in the outbox (see mark_dispatched).
+                    self.cache.note_sent(marked.job_ids)
                 self.sent += len(sendable)
                 total += len(sendable)
                 if COALESCE_FROM <= len(sendable) < self.settings.dispatch_batch:
@@ -146,8 +148,9 @@ class Dispatcher:
                     # worth before the next pipeline and transaction.
                     await asyncio.sleep(COALESCE_S)
 
-    async def fail_unknown(self, jobs_by_flow: Mapping[str, Sequence[str]]) -> int:
-        """Fail jobs whose task no live worker of their queue knows; returns how many."""
+    async def fail_unknown(self, select: Select) -> int:
+        """Fail the jobs ``select`` finds (their task no live worker of their
+        queue knows); returns how many."""
 
         def fail(machine: FlowMachine, job_id: str, now: int) -> bool:
             job = machine.jobs[job_id]
@@ -159,6 +162,6 @@ class Dispatcher:
             )
             return True
 
-        failed = await apply_to_flows(self.db, self.cache, jobs_by_flow, fail, self.clock())
+        failed = await apply_to_flows(self.db, self.cache, select, fail, self.clock())
         self.failed_unknown += len(failed)
         return len(failed)

@@ -11,7 +11,12 @@ Every heartbeat interval it
   marker key the backend keeps there is gone) and sends every job that was
   sent but not finished again, without spending an attempt;
 * fails sent jobs whose task no live worker of their queue knows (a worker
-  set that changed after the job was sent).
+  set that changed after the job was sent);
+* sends again a sent job whose message its stream no longer holds (a safety
+  net: see ``check_lost_messages``).
+
+Each finding is decided again inside the write transaction that acts on it
+(``apply_to_flows``), from the rows that transaction replaces.
 """
 
 from __future__ import annotations
@@ -21,20 +26,26 @@ import logging
 import uuid
 from collections.abc import Callable
 
+import aiosqlite
 from redis.exceptions import RedisError
 
-from backend.dispatch.cache import MachineCache, apply_to_flows
+from backend.dispatch.cache import Groups, MachineCache, apply_to_flows
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Transport
+from backend.domain.engine import FlowMachine
+from backend.domain.models import JobState
 from backend.store.db import Database
 from backend.store.execution import (
+    SentJob,
     active_jobs,
     get_meta,
+    in_broker,
     sent_unfinished,
     set_meta,
     waiting_sent,
 )
+from backend.worker.protocol import stream_name
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,10 @@ class Monitor:
         self.clock = clock
         self.stalled = 0  # counters for /metrics
         self.redis_resets = 0
+        self.lost_resent = 0
+        # job_id -> attempts_made of sent jobs whose message was missing at the
+        # last check: resent only if still missing, for the same attempt, now
+        self._missing: dict[str, int] = {}
 
     async def run(self) -> None:
         while True:
@@ -82,6 +97,7 @@ class Monitor:
         await self.registry.refresh(force=True)
         await self.check_stalled()
         await self.check_unknown_tasks()
+        await self.check_lost_messages()
 
     async def check_redis_reset(self) -> bool:
         """Re-send what Redis lost; True if it had lost its contents.
@@ -106,12 +122,10 @@ class Monitor:
             return False
         run_id = await self.transport.server_id()
         log.warning("event=redis_lost_contents run_id=%s action=resend_unfinished", run_id)
-        async with self.db.read() as conn:
-            lost = await sent_unfinished(conn)
         await apply_to_flows(
             self.db,
             self.cache,
-            lost,
+            sent_unfinished,
             lambda m, job_id, now: m.requeue_lost(job_id),
             self.clock(),
             extra=lambda conn: set_meta(conn, BROKER_EPOCH, epoch),
@@ -123,17 +137,22 @@ class Monitor:
     async def check_stalled(self) -> int:
         live = self.registry.live_ids()
         cutoff = self.clock() - self.registry.stall_timeout_ms
-        async with self.db.read() as conn:
-            running = await active_jobs(conn)
-        stalled: dict[str, list[str]] = {}
-        for job_id, flow_id, worker_id, updated_at in running:
-            if worker_id in live or updated_at >= cutoff:
-                continue
-            stalled.setdefault(flow_id, []).append(job_id)
+
+        async def select(conn: aiosqlite.Connection) -> Groups:
+            stalled: dict[str, list[str]] = {}
+            for job_id, flow_id, worker_id, updated_at in await active_jobs(conn):
+                if worker_id not in live and updated_at < cutoff:
+                    stalled.setdefault(flow_id, []).append(job_id)
+            return stalled
+
+        def stall(machine: FlowMachine, job_id: str, now: int) -> bool:
+            worker_id = machine.jobs[job_id].worker_id
+            if not machine.stall(job_id, now):
+                return False
             log.warning("event=job_stalled job=%s worker=%s", job_id, worker_id)
-        retried = await apply_to_flows(
-            self.db, self.cache, stalled, lambda m, job_id, now: m.stall(job_id, now), self.clock()
-        )
+            return True
+
+        retried = await apply_to_flows(self.db, self.cache, select, stall, self.clock())
         self.stalled += len(retried)
         # The dead worker's message would be reclaimed later and run the lost
         # attempt again for nothing: the retry is already on its way.
@@ -143,10 +162,67 @@ class Monitor:
         return len(retried)
 
     async def check_unknown_tasks(self) -> None:
+        async def select(conn: aiosqlite.Connection) -> Groups:
+            orphans: dict[str, list[str]] = {}
+            for job in await waiting_sent(conn):
+                if not self.registry.can_run(job.queue, job.task):
+                    orphans.setdefault(job.flow_id, []).append(job.job_id)
+            return orphans
+
+        await self.dispatcher.fail_unknown(select)
+
+    async def check_lost_messages(self) -> int:
+        """Send again the sent, not yet started jobs whose message Redis no longer holds.
+
+        A safety net under the rules above, for any way a message can go
+        missing that they do not foresee (a lost update that marked a job
+        sent, an operator trimming a stream). Every sent job's message sits in
+        its stream until the worker acknowledges the attempt, so a stream
+        holding fewer entries than jobs wait on it has lost some: only then
+        is the stream read (in pages) to find which. A job is resent when it
+        is found missing, for the same attempt, on two checks in a row, so a
+        job whose final event is still on its way to the consumer (its
+        message already deleted) is not run twice; the resend decides again
+        inside its transaction.
+        """
         async with self.db.read() as conn:
-            waiting = await waiting_sent(conn)
-        orphans: dict[str, list[str]] = {}
-        for job_id, flow_id, queue, task in waiting:
-            if not self.registry.can_run(queue, task):
-                orphans.setdefault(flow_id, []).append(job_id)
-        await self.dispatcher.fail_unknown(orphans)
+            sent = await in_broker(conn)
+        by_stream: dict[str, list[SentJob]] = {}
+        for job in sent:
+            by_stream.setdefault(stream_name(job.queue, job.task), []).append(job)
+        lengths = await self.transport.stream_lengths(list(by_stream))
+        missing: dict[str, int] = {}
+        for stream, jobs in by_stream.items():
+            if lengths is None or lengths.get(stream, 0) >= len(jobs):
+                continue
+            held = await self.transport.held_attempts(stream)
+            for job in jobs:
+                expected = (job.job_id, job.attempts_made + 1)
+                if job.status is JobState.WAITING and expected not in held:
+                    missing[job.job_id] = job.attempts_made
+        confirmed = {
+            job_id: attempts for job_id, attempts in missing.items()
+            if self._missing.get(job_id) == attempts
+        }  # fmt: skip
+        self._missing = missing
+        if not confirmed:
+            return 0
+
+        async def select(conn: aiosqlite.Connection) -> Groups:
+            groups: dict[str, list[str]] = {}
+            for job in await waiting_sent(conn):
+                if confirmed.get(job.job_id) == job.attempts_made:
+                    groups.setdefault(job.flow_id, []).append(job.job_id)
+            return groups
+
+        resent = await apply_to_flows(
+            self.db, self.cache, select, lambda m, job_id, now: m.requeue_lost(job_id), self.clock()
+        )
+        for job_id in resent:
+            self._missing.pop(job_id, None)
+            log.warning(
+                "message lost; sending the job again",
+                extra={"job": job_id, "attempt": confirmed[job_id] + 1},
+            )
+        self.lost_resent += len(resent)
+        return len(resent)

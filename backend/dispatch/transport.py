@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -30,6 +30,7 @@ from backend.worker.protocol import (
     EVENTS_STREAM,
     WORKERS_KEY,
     WorkerEvent,
+    message_attempt,
     stream_name,
 )
 from backend.worker.runtime import StopReason
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 EVENTS_GROUP = "flowdesk-backend"
 EPOCH_KEY = "flowdesk:epoch"  # marker: "this Redis holds what the backend sent"
 EVENTS_CONSUMER = "backend"
+SCAN_PAGE = 1000  # stream entries per XRANGE when looking for lost messages
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,8 @@ class Transport(Protocol):
     async def workers(self) -> list[WorkerInfo]: ...
     async def cancel(self, job_ids: Sequence[str]) -> None: ...
     async def drop_messages(self, deliveries: Sequence[tuple[str, str]]) -> None: ...
+    async def stream_lengths(self, streams: Sequence[str]) -> Mapping[str, int] | None: ...
+    async def held_attempts(self, stream: str) -> set[tuple[str, int]]: ...
     async def server_id(self) -> str: ...
     async def broker_epoch(self) -> str | None: ...
     async def set_broker_epoch(self, epoch: str) -> None: ...
@@ -174,6 +178,31 @@ class RedisTransport:
                 pipe.xdel(stream, message_id)
             await pipe.execute()
 
+    async def stream_lengths(self, streams: Sequence[str]) -> Mapping[str, int] | None:
+        """How many entries each job stream holds (read, unread and pending alike)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xlen(stream)
+            lengths = await pipe.execute()
+        return dict(zip(streams, (int(n) for n in lengths), strict=True))
+
+    async def held_attempts(self, stream: str) -> set[tuple[str, int]]:
+        """``(job id, attempt)`` of every message the stream holds, read in pages."""
+        held: set[tuple[str, int]] = set()
+        start = "-"
+        while True:
+            page = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                await self.redis.xrange(stream, min=start, max="+", count=SCAN_PAGE),
+            )
+            for _entry_id, fields in page:
+                found = message_attempt(fields.get(b"data", b""))
+                if found is not None:
+                    held.add(found)
+            if len(page) < SCAN_PAGE:
+                return held
+            start = "(" + page[-1][0].decode()
+
     async def server_id(self) -> str:
         info = await self.redis.info("server")
         return str(info["run_id"])
@@ -251,6 +280,12 @@ class MemoryTransport:
 
     async def drop_messages(self, deliveries: Sequence[tuple[str, str]]) -> None:
         return None  # in-process: no stream, nothing is redelivered
+
+    async def stream_lengths(self, streams: Sequence[str]) -> Mapping[str, int] | None:
+        return None  # in-process: a message cannot be lost apart from the whole process
+
+    async def held_attempts(self, stream: str) -> set[tuple[str, int]]:
+        return set()
 
     async def server_id(self) -> str:
         return "memory"

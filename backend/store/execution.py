@@ -287,25 +287,53 @@ async def next_run_at(conn: aiosqlite.Connection) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
-async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: int) -> list[int]:
+@dataclass(frozen=True)
+class Marked:
+    """What :func:`mark_dispatched` recorded: the jobs it marked and the events it appended."""
+
+    job_ids: list[tuple[str, str]]  # (flow_id, job_id)
+    seqs: list[int]
+
+
+async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: int) -> Marked:
     """Record that these jobs' messages reached the broker; delayed ones are now waiting.
 
-    Only jobs still delayed and unsent in this transaction are woken and get an
-    event: one that the consumer finished meanwhile (its message was sent
-    while the event committed) keeps its state and gets no second event.
+    ``jobs`` are the rows as the dispatcher read them before sending, so each
+    message carries attempt ``attempts_made + 1`` of that read. The decision is
+    taken again here, from the rows as they stand in this transaction: a job is
+    marked only if it is still unsent, still runnable and still expecting that
+    attempt. Anything else means another writer moved it on while the message
+    was in flight (the consumer finished or rescheduled the attempt, the
+    monitor requeued it, an operator cancelled it), and marking it would claim
+    that a message for the *current* attempt is in the broker when it is not:
+    the job would never be sent again. A job woken from ``delayed`` gets its
+    event in this transaction; a waiting job's mark changes no field the wire
+    shows (``dispatched`` is bookkeeping), so it appends none and keeps its
+    ``updatedAt``.
     """
+    sent_attempt = {job.job_id: job.attempts_made for job in jobs}
     async with conn.execute(
-        "SELECT job_id FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?)) "
-        "AND dispatched = 0 AND status = 'delayed'",
-        (_ids(job.job_id for job in jobs if job.status is JobState.DELAYED),),
+        "SELECT job_id, flow_id, status, attempts_made FROM flow_jobs "
+        "WHERE job_id IN (SELECT value FROM json_each(?)) "
+        "AND dispatched = 0 AND status IN ('waiting', 'delayed')",
+        (_ids(sent_attempt),),
     ) as cursor:
-        woke = [row["job_id"] async for row in cursor]
+        current = [
+            (row["flow_id"], row["job_id"], row["status"])
+            async for row in cursor
+            if row["attempts_made"] == sent_attempt[row["job_id"]]
+        ]
+    if not current:
+        return Marked([], [])
+    marked = [job_id for _flow_id, job_id, _status in current]
+    woke = [job_id for _flow_id, job_id, status in current if status == JobState.DELAYED.value]
     await conn.execute(
-        "UPDATE flow_jobs SET dispatched = 1, run_at = NULL, "
-        "status = CASE status WHEN 'delayed' THEN 'waiting' ELSE status END, updated_at = ? "
-        "WHERE job_id IN (SELECT value FROM json_each(?)) AND dispatched = 0 "
-        "AND status IN ('waiting', 'delayed')",
-        (now, _ids(job.job_id for job in jobs)),
+        "UPDATE flow_jobs SET dispatched = 1, "
+        "run_at = CASE status WHEN 'delayed' THEN NULL ELSE run_at END, "
+        "updated_at = CASE status WHEN 'delayed' THEN ? ELSE updated_at END, "
+        "status = CASE status WHEN 'delayed' THEN 'waiting' ELSE status END "
+        "WHERE job_id IN (SELECT value FROM json_each(?))",
+        (now, _ids(marked)),
     )
     seqs: list[int] = []
     if woke:
@@ -323,7 +351,7 @@ async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: 
                     conn, EventType.FLOW_JOB_UPDATED, job.flow_id, row["user_id"], payload, now
                 )
             )
-    return seqs
+    return Marked([(flow_id, job_id) for flow_id, job_id, _status in current], seqs)
 
 
 async def active_jobs(conn: aiosqlite.Connection) -> list[tuple[str, str, str | None, int]]:
@@ -349,14 +377,39 @@ async def sent_unfinished(conn: aiosqlite.Connection) -> dict[str, list[str]]:
     return found
 
 
-async def waiting_sent(conn: aiosqlite.Connection) -> list[tuple[str, str, str, str]]:
-    """(job_id, flow_id, queue, task) of jobs sent but not yet started."""
+@dataclass(frozen=True)
+class SentJob:
+    """A job whose message is in the broker: sent and not yet started (or running)."""
+
+    job_id: str
+    flow_id: str
+    queue: str
+    task: str
+    status: JobState
+    attempts_made: int
+
+
+async def waiting_sent(conn: aiosqlite.Connection) -> list[SentJob]:
+    """Jobs sent but not yet started."""
+    return [job for job in await in_broker(conn) if job.status is not JobState.ACTIVE]
+
+
+async def in_broker(conn: aiosqlite.Connection) -> list[SentJob]:
+    """Jobs whose message the broker should hold: sent and waiting, or running."""
     async with conn.execute(
-        "SELECT job_id, flow_id, queue_name, name FROM flow_jobs "
-        "WHERE status = 'waiting' AND dispatched = 1"
+        "SELECT job_id, flow_id, queue_name, name, status, attempts_made FROM flow_jobs "
+        "WHERE status = 'active' OR (status = 'waiting' AND dispatched = 1)"
     ) as cursor:
         return [
-            (row["job_id"], row["flow_id"], row["queue_name"], row["name"]) async for row in cursor
+            SentJob(
+                row["job_id"],
+                row["flow_id"],
+                row["queue_name"],
+                row["name"],
+                JobState(row["status"]),
+                row["attempts_made"],
+            )
+            async for row in cursor
         ]
 
 

@@ -105,6 +105,15 @@ def build_message(
     return message.model_dump_json().encode()
 
 
+def message_attempt(body: bytes) -> tuple[str, int] | None:
+    """``(job id, attempt)`` of a message :func:`build_message` made; None if unreadable."""
+    try:
+        message = json.loads(body)
+        return str(message["task_id"]), FlowLabel.from_label(message["labels"][FLOW_LABEL]).attempt
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
 class EventType(enum.StrEnum):
     """Lifecycle events a worker reports for a job."""
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.schemas import FlowJobResponse
+from backend.store.rows import row_to_job
 from tests.soak.plan import FlowPlan
 
 
@@ -127,6 +129,32 @@ def check_runs(
             )
 
 
+def check_event_log(conn: sqlite3.Connection, verdict: Verdict) -> None:
+    """Every job's last ``flow:job:updated`` event shows the job exactly as stored.
+
+    A job that never changed since it was created has no such event (its
+    ``updatedAt`` is still its ``createdAt``); any other job's last event must
+    match, or a change was written without its event (a websocket client
+    never told, a replay that disagrees with the store).
+    """
+    last: dict[str, Any] = {}
+    for row in conn.execute(
+        "SELECT payload FROM events WHERE type = 'flow:job:updated' ORDER BY seq"
+    ):
+        payload = json.loads(row["payload"])
+        last[payload["jobId"]] = payload
+    for row in conn.execute("SELECT * FROM flow_jobs"):
+        stored = FlowJobResponse.of(row_to_job(row)).model_dump(mode="json", by_alias=True)
+        logged = last.get(row["job_id"])
+        if logged is None and stored["updatedAt"] == stored["createdAt"]:
+            continue
+        if logged != stored:
+            differ = sorted(k for k in stored if logged is None or logged.get(k) != stored[k])
+            verdict.violations.append(
+                f"job {row['job_id']}: the event log disagrees with the store on {differ}"
+            )
+
+
 def check(db: Path, runs_file: Path, plans: list[FlowPlan]) -> Verdict:
     verdict = Verdict(flows=len(plans))
     conn = sqlite3.connect(db)
@@ -138,6 +166,7 @@ def check(db: Path, runs_file: Path, plans: list[FlowPlan]) -> Verdict:
         check_flows(conn, plans, verdict)
         check_completions(conn, verdict)
         check_runs(conn, read_runs(runs_file), verdict)
+        check_event_log(conn, verdict)
     finally:
         conn.close()
     return verdict

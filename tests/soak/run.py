@@ -44,6 +44,7 @@ class SoakConfig:
     flows: int = 150
     workers: int = 3
     backend_kills: int = 3
+    redis_restarts: int = 2  # Redis restarted empty, spread over the fault phase
     worker_kill_every: tuple[float, float] = (2.0, 5.0)
     drain_timeout: float = 180.0
     seed: int = 1
@@ -164,9 +165,13 @@ class Soak:
             self.down.discard("backend")
 
     async def restart_redis(self) -> None:
-        await asyncio.sleep(self.config.seconds * self.rng.uniform(0.35, 0.65))
-        await asyncio.to_thread(self.redis.restart_empty)
-        self.report.faults["redis_restart_empty"] += 1
+        count = self.config.redis_restarts
+        for n in range(count):
+            # one restart in each equal slice of the fault phase, at a random point in it
+            slot = self.config.seconds * self.rng.uniform(n + 0.2, n + 0.8) / count
+            await asyncio.sleep(max(0.0, slot - self.elapsed()))
+            await asyncio.to_thread(self.redis.restart_empty)
+            self.report.faults["redis_restart_empty"] += 1
 
     async def watchdog(self) -> None:
         """A process that exits by itself (not killed here) is a finding: note it, restart it."""
@@ -281,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=2.0, help="fault phase length")
     parser.add_argument("--flows", type=int, default=None, help="default: 150 per minute")
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument(
+        "--redis-restarts", type=int, default=None, help="default: 2 per minute of faults"
+    )
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs and the db here")
     args = parser.parse_args(argv)
@@ -290,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         flows=args.flows or int(150 * args.minutes),
         workers=args.workers,
         backend_kills=max(3, int(args.minutes * 2)),
+        redis_restarts=args.redis_restarts or max(2, int(args.minutes * 2)),
         seed=args.seed,
     )
     print(f"soak: seed {config.seed}, {config.flows} flows, {seconds:.0f}s of faults", flush=True)

@@ -70,6 +70,11 @@ async def _execution_families(execution: Execution) -> list[Family]:
         Family("flowdesk_jobs_stalled_total", Kind.COUNTER, "Attempts lost to a dead worker").add(
             monitor.stalled
         ),
+        Family(
+            "flowdesk_lost_messages_resent_total",
+            Kind.COUNTER,
+            "Sent jobs whose message Redis no longer held, sent again",
+        ).add(monitor.lost_resent),
         Family("flowdesk_redis_resets_total", Kind.COUNTER, "Times Redis came back empty").add(
             monitor.redis_resets
         ),

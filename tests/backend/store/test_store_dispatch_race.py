@@ -35,7 +35,7 @@ async def test_marking_a_job_sent_after_it_completed_writes_no_event(
         assert machine.apply(Event(EventType.COMPLETED, "d", 1, NOW + 11, result=1))
         await execution.write_outcome(conn, flow, machine, machine.take_outcome(), NOW + 11)
     async with store.db.transaction() as conn:
-        seqs = await execution.mark_dispatched(conn, [item.job], NOW + 12)
+        seqs = (await execution.mark_dispatched(conn, [item.job], NOW + 12)).seqs
     assert seqs == []
     job = await store.get_job(alice.id, "d")
     assert job.status is JobState.COMPLETED

@@ -52,7 +52,7 @@ async def test_mark_dispatched_wakes_delayed_jobs_and_logs_an_event(
     async with store.db.read() as conn:
         [item] = await execution.ready_jobs(conn, NOW + 10, 10)
     async with store.db.transaction() as conn:
-        seqs = await execution.mark_dispatched(conn, [item.job], NOW + 10)
+        seqs = (await execution.mark_dispatched(conn, [item.job], NOW + 10)).seqs
     job = await store.get_job(alice.id, "d")
     assert job.status is JobState.WAITING
     assert job.dispatched
