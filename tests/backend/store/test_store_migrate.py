@@ -139,6 +139,44 @@ async def test_concurrent_opens_of_a_fresh_file_migrate_once(
     assert sqlite_connections.still_open() == []
 
 
+async def test_opens_cancelled_at_any_point_leave_no_connection_open(
+    tmp_path: Path, sqlite_connections: Recorder
+) -> None:
+    """Openers that lose a race (cancelled while connecting, migrating or
+    opening readers, as a timed-out start-up is) close everything they
+    opened, while the others open the same fresh file as usual."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with await Database.open(tmp_path / "timed.db"):
+        pass
+    whole_open = loop.time() - start
+    # a few loop turns (inside aiosqlite's connect), then points spread over
+    # the whole opening
+    points = [(turns, "loop turns") for turns in range(12)]
+    points += [(whole_open * step / 12, "s") for step in range(13)]
+    cancelled = 0
+    for index, (after, unit) in enumerate(points):
+        path = tmp_path / f"f{index}.db"
+        survivor = asyncio.ensure_future(Database.open(path))
+        loser = asyncio.ensure_future(Database.open(path))
+        if unit == "s":
+            await asyncio.sleep(after)
+        else:
+            for _ in range(int(after)):
+                await asyncio.sleep(0)
+        loser.cancel()
+        for task in (survivor, loser):
+            try:
+                db = await task
+            except asyncio.CancelledError:
+                cancelled += 1
+            else:
+                assert await db.schema_version() == LATEST_VERSION
+                await db.close()
+        assert sqlite_connections.still_open() == [], f"loser cancelled after {after} {unit}"
+    assert cancelled >= len(points) // 2  # most losers really were cut short
+
+
 @pytest.mark.parametrize(
     ("names", "error"),
     [
