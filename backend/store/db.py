@@ -93,7 +93,7 @@ async def _configured(path: Path) -> aiosqlite.Connection:
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
-        await _close_all([conn])
+        await _close_quietly([conn])
         raise
     return conn
 
@@ -107,6 +107,13 @@ async def _close_all(conns: Sequence[aiosqlite.Connection]) -> None:
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+async def _close_quietly(conns: Sequence[aiosqlite.Connection]) -> None:
+    """:func:`_close_all` on an error path: every connection is still closed,
+    and the error being handled is not replaced by a failure to close."""
+    with contextlib.suppress(Exception):
+        await _close_all(conns)
 
 
 async def _to_the_end(awaitable: Awaitable[T]) -> T:
@@ -186,7 +193,7 @@ class Database:
             for _ in range(max(1, readers)):
                 opened.append(await _configured(path))
         except BaseException:
-            await _close_all(opened)
+            await _close_quietly(opened)
             raise
         return cls(path, writer, opened[1:])
 
