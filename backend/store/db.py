@@ -119,7 +119,7 @@ async def _close_quietly(conns: Sequence[aiosqlite.Connection]) -> None:
 async def _to_the_end(awaitable: Awaitable[T]) -> T:
     """Await ``awaitable`` to its end even if the awaiting task is cancelled
     meanwhile (once or more), then let the cancellation go on. For the steps
-    that must not stop half-way: closing connections, ending transactions."""
+    that must not stop half-way: closing the connections an open made."""
     task = asyncio.ensure_future(awaitable)
     cancelled = False
     while not task.done():
@@ -198,11 +198,8 @@ class Database:
         return cls(path, writer, opened[1:])
 
     async def close(self) -> None:
-        """Close every connection, once the running write transaction (if any)
-        has ended. Runs to its end even if the caller is cancelled meanwhile."""
-        await _to_the_end(self._close())
-
-    async def _close(self) -> None:
+        """Close every connection (all of them, even if one fails to close),
+        once the running write transaction (if any) has ended."""
         async with self._write_lock:
             await _close_all([*self._all_readers, self.conn])
 
@@ -278,7 +275,12 @@ async def _finish(conn: aiosqlite.Connection, statement: str) -> None:
     transaction open. A ``ROLLBACK`` when SQLite already rolled back (after
     some I/O errors, or a ``BEGIN`` that never ran) is not an error.
     """
-    await _to_the_end(_run(conn, statement))
+    task = asyncio.ensure_future(_run(conn, statement))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 async def _run(conn: aiosqlite.Connection, statement: str) -> None:
