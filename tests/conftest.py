@@ -1,8 +1,10 @@
-"""Shared fixtures: a private Redis server for the whole run.
+"""Shared fixtures: a private Redis server for the whole run, and a check
+that every test closes the SQLite connections it opens.
 
 Tests never touch the machine's shared Redis: a ``redis-server`` is started on
 a free loopback port in a temporary directory, and each test that asks for
-``redis_url`` gets a flushed database.
+``redis_url`` gets a flushed database. ``tests/sqlite_leaks.py`` says why
+unclosed SQLite connections are checked after every test.
 """
 
 from __future__ import annotations
@@ -18,7 +20,20 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests import sqlite_leaks
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def sqlite_connections() -> Iterator[sqlite_leaks.Recorder]:
+    """Every sqlite3 connection the test opens; the test fails (at teardown,
+    after its other fixtures) if one is left open."""
+    recorder = sqlite_leaks.start()
+    yield recorder
+    leaked = sqlite_leaks.stop(recorder)
+    if leaked:
+        pytest.fail(sqlite_leaks.describe(leaked), pytrace=False)
 
 
 def free_port() -> int:

@@ -25,10 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
 from backend.errors import FlowdeskError
-from backend.store.db import FILE_MODE
+from backend.store.db import FILE_MODE, connect
 
 STEP_PAGES = 1024  # 4 MiB at SQLite's default page size
 STEP_SLEEP = 0.005  # seconds between steps
@@ -134,7 +132,7 @@ async def _copy(
         if progress is not None:
             progress(remaining, total)
 
-    conn = await aiosqlite.connect(source, isolation_level=None)
+    conn = await connect(source, isolation_level=None)
     try:
         await conn.execute("PRAGMA query_only = ON")
         await conn.execute("PRAGMA busy_timeout = 10000")

@@ -19,9 +19,10 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -31,6 +32,8 @@ from backend.store.migrate import MIGRATIONS_DIR, migrate, user_version
 BUSY_TIMEOUT_MS = 10_000
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+
+T = TypeVar("T")
 
 
 def create_private_file(path: Path) -> None:
@@ -48,10 +51,41 @@ def create_private_file(path: Path) -> None:
         os.close(fd)
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
+async def connect(path: Path, **kwargs: Any) -> aiosqlite.Connection:
+    """``aiosqlite.connect(path, **kwargs)``, leaving nothing open if the caller is cancelled.
+
+    aiosqlite opens the sqlite3 connection on a thread of its own. If the
+    awaiting task is cancelled before that thread answers, aiosqlite drops
+    the connection the thread then opens: it is never closed (the garbage
+    collector closes it some day, and Python 3.13 warns when it does), and
+    the thread may outlive the event loop. An opener that loses a race
+    (a cancelled start-up, a timeout) hits exactly that window. So the
+    connect runs to its end, and a cancelled caller closes what it opened
+    before the cancellation goes on.
+    """
+    opening = asyncio.ensure_future(_aiosqlite_connect(path, kwargs))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        await _to_the_end(_close_when_open(opening))
+        raise
+
+
+async def _aiosqlite_connect(path: Path, kwargs: dict[str, Any]) -> aiosqlite.Connection:
+    return await aiosqlite.connect(path, **kwargs)
+
+
+async def _close_when_open(opening: asyncio.Future[aiosqlite.Connection]) -> None:
+    await asyncio.wait([opening])
+    if not opening.cancelled() and opening.exception() is None:
+        await opening.result().close()
+
+
+async def _configured(path: Path) -> aiosqlite.Connection:
+    """A connection to ``path`` with Flowdesk's pragmas; closed again if setting them fails."""
     # isolation_level=None: the sqlite3 module opens no implicit transactions;
     # every transaction is an explicit BEGIN in this module or in migrate.
-    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn = await connect(path, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
@@ -59,9 +93,43 @@ async def _connect(path: Path) -> aiosqlite.Connection:
         await conn.execute("PRAGMA synchronous = FULL")
         await conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
-        await conn.close()
+        await _close_quietly([conn])
         raise
     return conn
+
+
+async def _close_all(conns: Sequence[aiosqlite.Connection]) -> None:
+    """Close every one of ``conns``, even if the caller is cancelled meanwhile or
+    one close fails (the first failure is raised once all are closed)."""
+    results = await _to_the_end(
+        asyncio.gather(*(conn.close() for conn in conns), return_exceptions=True)
+    )
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+async def _close_quietly(conns: Sequence[aiosqlite.Connection]) -> None:
+    """:func:`_close_all` on an error path: every connection is still closed,
+    and the error being handled is not replaced by a failure to close."""
+    with contextlib.suppress(Exception):
+        await _close_all(conns)
+
+
+async def _to_the_end(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` to its end even if the awaiting task is cancelled
+    meanwhile (once or more), then let the cancellation go on. For the steps
+    that must not stop half-way: closing the connections an open made."""
+    task = asyncio.ensure_future(awaitable)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return task.result()
 
 
 async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
@@ -115,7 +183,7 @@ class Database:
         """
         path = Path(path)
         create_private_file(path)
-        writer = await _connect(path)
+        writer = await _configured(path)
         opened = [writer]
         try:
             try:
@@ -123,17 +191,17 @@ class Database:
             except MigrationError as exc:
                 raise MigrationError(f"{path}: {exc}") from exc
             for _ in range(max(1, readers)):
-                opened.append(await _connect(path))
+                opened.append(await _configured(path))
         except BaseException:
-            for conn in opened:
-                await conn.close()
+            await _close_quietly(opened)
             raise
         return cls(path, writer, opened[1:])
 
     async def close(self) -> None:
+        """Close every connection (all of them, even if one fails to close),
+        once the running write transaction (if any) has ended."""
         async with self._write_lock:
-            for conn in (*self._all_readers, self.conn):
-                await conn.close()
+            await _close_all([*self._all_readers, self.conn])
 
     async def set_trace_callback(self, callback: Callable[[str], object]) -> None:
         """Call ``callback`` (on a connection's thread) with every SQL statement

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from backend.store.migrate import (
 )
 from backend.store.store import Store
 from tests.backend.store.store_helpers import make_flow
+from tests.sqlite_leaks import Recorder
 
 
 def first_migration_only(tmp_path: Path) -> Path:
@@ -29,13 +31,14 @@ def first_migration_only(tmp_path: Path) -> Path:
     return directory
 
 
+# closing(): a sqlite3 connection's own ``with`` ends a transaction, not the connection.
 def version_of(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
 def tables_of(path: Path) -> set[str]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 
 
@@ -100,7 +103,7 @@ async def test_newer_database_is_refused_and_left_untouched(tmp_path: Path) -> N
     path = tmp_path / "f.db"
     async with await Database.open(path):
         pass
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 3}")
     with pytest.raises(MigrationError) as caught:
         await Database.open(path)
@@ -124,12 +127,54 @@ async def test_failed_migration_is_rolled_back_whole(tmp_path: Path) -> None:
     assert "half_done" not in tables_of(path)
 
 
-async def test_concurrent_opens_of_a_fresh_file_migrate_once(tmp_path: Path) -> None:
+async def test_concurrent_opens_of_a_fresh_file_migrate_once(
+    tmp_path: Path, sqlite_connections: Recorder
+) -> None:
     path = tmp_path / "f.db"
     dbs = await asyncio.gather(*(Database.open(path) for _ in range(4)))
     for db in dbs:
         assert await db.schema_version() == LATEST_VERSION
         await db.close()
+    assert len(sqlite_connections.opened) == 4 * 3  # a writer and two readers each
+    assert sqlite_connections.still_open() == []
+
+
+async def test_opens_cancelled_at_any_point_leave_no_connection_open(
+    tmp_path: Path, sqlite_connections: Recorder
+) -> None:
+    """Openers that lose a race (cancelled while connecting, migrating or
+    opening readers, as a timed-out start-up is) close everything they
+    opened, while the others open the same fresh file as usual."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    async with await Database.open(tmp_path / "timed.db"):
+        pass
+    whole_open = loop.time() - start
+    # a few loop turns (inside aiosqlite's connect), then points spread over
+    # the whole opening
+    points = [(turns, "loop turns") for turns in range(12)]
+    points += [(whole_open * step / 12, "s") for step in range(13)]
+    cancelled = 0
+    for index, (after, unit) in enumerate(points):
+        path = tmp_path / f"f{index}.db"
+        survivor = asyncio.ensure_future(Database.open(path))
+        loser = asyncio.ensure_future(Database.open(path))
+        if unit == "s":
+            await asyncio.sleep(after)
+        else:
+            for _ in range(int(after)):
+                await asyncio.sleep(0)
+        loser.cancel()
+        for task in (survivor, loser):
+            try:
+                db = await task
+            except asyncio.CancelledError:
+                cancelled += 1
+            else:
+                assert await db.schema_version() == LATEST_VERSION
+                await db.close()
+        assert sqlite_connections.still_open() == [], f"loser cancelled after {after} {unit}"
+    assert cancelled >= len(points) // 2  # most losers really were cut short
 
 
 @pytest.mark.parametrize(
