@@ -181,7 +181,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
-    store = await Store.open(settings.db)
+    store = await Store.open(settings.db, durability=settings.durability)
     try:
         return await work(store)
     finally:
@@ -262,7 +262,7 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
     warn_without_tls(settings)
 
     async def make_app() -> web.Application:
-        store = await Store.open(settings.db)
+        store = await Store.open(settings.db, durability=settings.durability)
         return create_app(
             settings,
             store,

@@ -71,7 +71,7 @@ async def start_embedded(
             settings.redis_url,
             "no Redis answered; running on the in-memory broker with the in-process worker only",
         )
-    store = await Store.open(settings.db)
+    store = await Store.open(settings.db, durability=settings.durability)
     try:
         with contextlib.suppress(NotFound):  # the first start has no operator yet
             await store.revoke_tokens(LOCAL_USER)

@@ -64,6 +64,9 @@ class Spec:
         return self.name
 
 
+DURABILITY = ("full", "normal")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved settings. Build with :func:`load_settings` or directly in tests."""
@@ -71,6 +74,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8321
     db: Path = field(default_factory=default_db_path)
+    durability: str = "full"
     redis_url: str = "redis://127.0.0.1:6379/0"
     allowed_queues: tuple[str, ...] = DEFAULT_QUEUES
     queues: tuple[str, ...] = ()
@@ -112,6 +116,10 @@ _HELP = {
     "host": "address the HTTP server binds to",
     "port": "TCP port of the HTTP server",
     "db": "path of the SQLite database file",
+    "durability": (
+        "full: every commit survives power loss (SQLite synchronous=FULL); normal: "
+        "survives a crash of the process, may lose the last commits on power loss"
+    ),
     "redis_url": "Redis URL for the task queues and the worker event stream",
     "allowed_queues": "comma-separated queue names that flows may use",
     "queues": "comma-separated queues a worker consumes (default: all allowed queues)",
@@ -244,6 +252,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"queues not in allowed_queues: {', '.join(sorted(unknown))}")
     if not 0 < settings.port < 65536:
         raise ConfigError(f"port out of range: {settings.port}")
+    if settings.durability not in DURABILITY:
+        raise ConfigError(
+            f"durability must be one of {', '.join(DURABILITY)}, not {settings.durability!r}"
+        )
 
 
 def describe(settings_names: Sequence[str] | None = None) -> list[dict[str, str]]:

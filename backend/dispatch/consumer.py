@@ -19,11 +19,13 @@ import aiosqlite
 from redis.exceptions import RedisError
 
 from backend.dispatch.cache import MachineCache
+from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.transport import Received, Transport
 from backend.domain.engine import Event, EventType, FlowMachine, Outcome
 from backend.domain.models import Flow, JobState
 from backend.store.db import Database
 from backend.store.execution import (
+    OutboxJob,
     append_logs,
     flow_ids_of_jobs,
     load_flows,
@@ -71,8 +73,10 @@ class EventConsumer:
         cache: MachineCache,
         batch: int,
         clock: Callable[[], int],
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.db = db
+        self.dispatcher = dispatcher  # sends the jobs a batch made ready, right after its commit
         self.transport = transport
         self.cache = cache
         self.batch = batch
@@ -118,6 +122,7 @@ class EventConsumer:
         lifecycle = [e for e in events if e.type is not WireType.LOG]
         now = self.clock()
         touched: list[str] = []
+        claimed: list[OutboxJob] = []
         try:
             async with self.db.transaction() as conn:
                 flow_of = await flow_ids_of_jobs(conn, {e.job_id for e in lifecycle})
@@ -137,12 +142,33 @@ class EventConsumer:
                     items.append((flow, machine, outcome))
                 _seqs, updated = await write_outcomes(conn, items, now)
                 await append_logs(conn, logs)
+                claimed = await self._claim_ready(conn, items)
             for flow, (_old, machine, _outcome) in zip(updated, items, strict=True):
                 self.cache.put(flow, machine)
         except BaseException:
             self.cache.invalidate_all(touched)  # their machines may be ahead of the rollback
             raise
         self.last_event_time = max(e.time for e in events)
+        if claimed and self.dispatcher is not None:
+            await self.dispatcher.send_claimed(claimed)
+
+    async def _claim_ready(
+        self, conn: aiosqlite.Connection, items: Sequence[tuple[Flow, FlowMachine, Outcome]]
+    ) -> list[OutboxJob]:
+        """Record, in this batch's transaction, the dispatch of the jobs it made ready."""
+        if self.dispatcher is None:
+            return []
+        machines = {}
+        for _flow, machine, outcome in items:
+            for job_id, patch in outcome.patches.items():
+                if patch.get("status") is JobState.WAITING:
+                    machines[job_id] = machine
+        if not machines:
+            return []
+        claimed = await self.dispatcher.claim(conn, machines)
+        for item in claimed:
+            machines[item.job.job_id].note_sent(item.job.job_id)
+        return claimed
 
     async def _machines(
         self, conn: aiosqlite.Connection, flow_ids: list[str]

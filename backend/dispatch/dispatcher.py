@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+
+import aiosqlite
 
 from backend.dispatch.cache import MachineCache, Select, apply_to_flows, given
 from backend.dispatch.registry import WorkerRegistry
@@ -30,9 +32,11 @@ from backend.settings import Settings
 from backend.store.db import Database
 from backend.store.execution import (
     OutboxJob,
+    claim_ready,
     mark_dispatched,
     next_run_at,
     ready_jobs,
+    unclaim,
 )
 from backend.worker.protocol import FlowLabel, build_message
 
@@ -147,6 +151,31 @@ class Dispatcher:
                     # Jobs are arriving in numbers: gather a few milliseconds'
                     # worth before the next pipeline and transaction.
                     await asyncio.sleep(COALESCE_S)
+
+    async def claim(self, conn: aiosqlite.Connection, job_ids: Iterable[str]) -> list[OutboxJob]:
+        """In the caller's write transaction: take the jobs it made ready out of
+        the outbox (see ``claim_ready``); send them with :meth:`send_claimed`
+        once it has committed. Jobs no live worker can run stay in the outbox,
+        where :meth:`drain` fails them with the reason."""
+        return await claim_ready(
+            conn, job_ids, lambda job: self.registry.can_run(job.queue_name, job.name)
+        )
+
+    async def send_claimed(self, items: Sequence[OutboxJob]) -> None:
+        """Send what :meth:`claim` marked; if the broker refuses, put it back in the outbox."""
+        if not items:
+            return
+        try:
+            await self.transport.send([build_outgoing(item) for item in items])
+        except Exception:
+            # (Cancelled mid-send, at shutdown, the marks stay: the monitor's
+            # lost-message check sends them again after the restart.)
+            async with self.db.transaction() as conn:
+                await unclaim(conn, [item.job for item in items])
+                self.cache.invalidate_all({item.job.flow_id for item in items})
+            self.poke()
+            raise
+        self.sent += len(items)
 
     async def fail_unknown(self, select: Select) -> int:
         """Fail the jobs ``select`` finds (their task no live worker of their

@@ -139,6 +139,7 @@ class Execution:
             cache=self.cache,
             batch=settings.event_batch,
             clock=clock,
+            dispatcher=self.dispatcher,
         )
         self.monitor = Monitor(
             db=db,

@@ -8,7 +8,9 @@ WAL each :meth:`Database.read` block sees one committed snapshot and never
 sees a writer's uncommitted rows, and reads do not wait for writes.
 
 Durability is the point of the store, so every connection runs with
-``journal_mode=WAL``, ``synchronous=FULL`` and ``foreign_keys=ON``. The file
+``journal_mode=WAL``, ``synchronous=FULL`` and ``foreign_keys=ON`` by default
+(the ``durability`` setting "normal" trades the last commits before a power
+loss for fewer fsyncs: ``synchronous=NORMAL``). The file
 (and with it SQLite's ``-wal`` and ``-shm`` files, which inherit its mode) is
 created readable by its owner only, because it holds every flow's data.
 """
@@ -30,6 +32,7 @@ from backend.errors import MigrationError
 from backend.store.migrate import MIGRATIONS_DIR, migrate, user_version
 
 BUSY_TIMEOUT_MS = 10_000
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}  # the durability setting -> the pragma
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 
@@ -81,7 +84,7 @@ async def _close_when_open(opening: asyncio.Future[aiosqlite.Connection]) -> Non
         await opening.result().close()
 
 
-async def _configured(path: Path) -> aiosqlite.Connection:
+async def _configured(path: Path, durability: str = "full") -> aiosqlite.Connection:
     """A connection to ``path`` with Flowdesk's pragmas; closed again if setting them fails."""
     # isolation_level=None: the sqlite3 module opens no implicit transactions;
     # every transaction is an explicit BEGIN in this module or in migrate.
@@ -90,7 +93,7 @@ async def _configured(path: Path) -> aiosqlite.Connection:
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
         await _enable_wal(conn, path)
-        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS[durability]}")
         await conn.execute("PRAGMA foreign_keys = ON")
     except BaseException:
         await _close_quietly([conn])
@@ -174,16 +177,28 @@ class Database:
 
     @classmethod
     async def open(
-        cls, path: Path, *, migrations_dir: Path = MIGRATIONS_DIR, readers: int = 2
+        cls,
+        path: Path,
+        *,
+        migrations_dir: Path = MIGRATIONS_DIR,
+        readers: int = 2,
+        durability: str = "full",
     ) -> Database:
         """Create or open ``path``, set its pragmas and migrate it to the newest schema.
+
+        ``durability`` "full" (the default) syncs the WAL on every commit, so a
+        commit survives power loss; "normal" syncs at checkpoints only: a
+        commit survives the process's crash, and the last ones may be lost
+        with the machine's power (the database itself stays consistent).
 
         Raises :class:`MigrationError` if the file was written by a newer
         Flowdesk or a migration fails.
         """
         path = Path(path)
         create_private_file(path)
-        writer = await _configured(path)
+        if durability not in SYNCHRONOUS:
+            raise ValueError(f"durability must be one of {', '.join(SYNCHRONOUS)}")
+        writer = await _configured(path, durability)
         opened = [writer]
         try:
             try:
@@ -191,7 +206,7 @@ class Database:
             except MigrationError as exc:
                 raise MigrationError(f"{path}: {exc}") from exc
             for _ in range(max(1, readers)):
-                opened.append(await _configured(path))
+                opened.append(await _configured(path, durability))
         except BaseException:
             await _close_quietly(opened)
             raise

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import random
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,6 +247,49 @@ async def ready_jobs(conn: aiosqlite.Connection, now: int, limit: int) -> list[O
     parents = [job.job_id for job in jobs if job.children]
     values, ignored = await _children_values(conn, parents)
     return [OutboxJob(job, values.get(job.job_id, {}), ignored.get(job.job_id, {})) for job in jobs]
+
+
+async def claim_ready(
+    conn: aiosqlite.Connection,
+    job_ids: Iterable[str],
+    accept: Callable[[Job], bool],
+) -> list[OutboxJob]:
+    """Mark sent, in the caller's transaction, those of ``job_ids`` that are
+    ready now (waiting, unsent, not delayed) and ``accept``; return them with
+    what their messages need.
+
+    The event consumer calls this in the transaction that made the jobs ready,
+    so a parent's dispatch is recorded in the commit of its last child's
+    outcome and sent right after it: one commit per hop. The mark comes
+    before the message (the outbox marks after): a crash between the commit
+    and the send leaves a job marked sent with no message, which the
+    monitor's lost-message check sends again. ``dispatched`` is bookkeeping
+    the wire does not show, so no event is appended.
+    """
+    async with conn.execute(
+        "SELECT * FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?)) "
+        "AND dispatched = 0 AND status = 'waiting' AND run_at IS NULL",
+        (_ids(job_ids),),
+    ) as cursor:
+        jobs = [job for job in (row_to_job(row) for row in await cursor.fetchall()) if accept(job)]
+    if not jobs:
+        return []
+    await conn.execute(
+        "UPDATE flow_jobs SET dispatched = 1 WHERE job_id IN (SELECT value FROM json_each(?))",
+        (_ids(job.job_id for job in jobs),),
+    )
+    values, ignored = await _children_values(conn, [job.job_id for job in jobs if job.children])
+    return [OutboxJob(job, values.get(job.job_id, {}), ignored.get(job.job_id, {})) for job in jobs]
+
+
+async def unclaim(conn: aiosqlite.Connection, jobs: Sequence[Job]) -> None:
+    """Undo :func:`claim_ready` for jobs whose messages could not be sent (back
+    to the outbox), unless another writer has moved them on since."""
+    await conn.executemany(
+        "UPDATE flow_jobs SET dispatched = 0 WHERE job_id = ? AND dispatched = 1 "
+        "AND status = 'waiting' AND attempts_made = ?",
+        [(job.job_id, job.attempts_made) for job in jobs],
+    )
 
 
 async def _children_values(

@@ -34,8 +34,10 @@ class Store(UserQueries, FlowQueries):
         self.clock = clock
 
     @classmethod
-    async def open(cls, path: Path, *, clock: Callable[[], int] = now_ms) -> Store:
-        return cls(await Database.open(path), clock=clock)
+    async def open(
+        cls, path: Path, *, clock: Callable[[], int] = now_ms, durability: str = "full"
+    ) -> Store:
+        return cls(await Database.open(path, durability=durability), clock=clock)
 
     async def close(self) -> None:
         await self.db.close()

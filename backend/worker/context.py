@@ -8,14 +8,18 @@ and on the backend's in-process broker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+from redis.exceptions import RedisError
 from taskiq import Context, TaskiqDepends
 
 from backend.worker.middleware import flow_label_of
 from backend.worker.protocol import EventType, FlowLabel, WorkerEvent
 from backend.worker.runtime import WorkerRuntime, now_ms
+
+log = logging.getLogger(__name__)
 
 
 def runtime_of(broker: object) -> WorkerRuntime:
@@ -54,9 +58,25 @@ class FlowContext:
         )
 
     async def update_progress(self, value: Any) -> None:
-        """Report progress: a number 0-100 or any JSON value."""
-        await self._runtime.publish(self._event(EventType.PROGRESS, progress=value))
+        """Report progress: a number 0-100 or any JSON value (best effort, see below)."""
+        await self._report(self._event(EventType.PROGRESS, progress=value))
 
     async def log(self, text: str) -> None:
-        """Append a line to the job's log."""
-        await self._runtime.publish(self._event(EventType.LOG, message=str(text)))
+        """Append a line to the job's log (best effort, see below)."""
+        await self._report(self._event(EventType.LOG, message=str(text)))
+
+    async def _report(self, event: WorkerEvent) -> None:
+        """Publish a progress or log event; a broker that cannot take it now
+        (Redis restarting) loses the report, not the job.
+
+        These are notifications: failing the task because one could not be
+        delivered would turn a Redis blip into a failed job. The job's own
+        outcome is published by the middleware, which waits for Redis.
+        """
+        try:
+            await self._runtime.publish(event)
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "report not delivered",
+                extra={"job": self.job_id, "kind": event.type.value, "error": str(exc)},
+            )

@@ -13,21 +13,29 @@ plus every ``flow:job:updated`` payload) gives exactly what is stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import redis.asyncio as aredis
 
 from backend.dispatch.service import Execution
 from backend.dispatch.transport import Outgoing, Received, RedisTransport
-from backend.domain.models import User
+from backend.domain.models import JobOptions, User
 from backend.domain.tree import JobSpec, flatten
 from backend.schemas import FlowJobResponse, FlowResponse
 from backend.settings import Settings
 from backend.store.store import Store
 from backend.worker.heartbeat import WorkerInfo
-from backend.worker.protocol import WORKERS_KEY, ErrorInfo, EventType, WorkerEvent
+from backend.worker.protocol import (
+    WORKERS_KEY,
+    ErrorInfo,
+    EventType,
+    WorkerEvent,
+    message_attempt,
+)
 
 JsonObj = dict[str, Any]
 
@@ -90,12 +98,24 @@ class Writers:
         await self.execution.registry.refresh(force=True)
 
     async def events(self, *events: WorkerEvent) -> None:
-        """Hand worker events to the consumer as one batch read from the stream."""
+        """Hand worker events to the consumer as one batch read from the stream.
+
+        As a worker does, a message is deleted from its stream once its
+        attempt's final event is published.
+        """
         received = []
         for event in events:
             self._seq += 1
             received.append(Received(f"0-{self._seq}", event))
+            if event.type in (EventType.COMPLETED, EventType.FAILED):
+                await self.delete_message(event.job_id, event.attempt)
         await self.execution.consumer.apply(received)
+
+    async def delete_message(self, job_id: str, attempt: int) -> None:
+        async for key in self.redis.scan_iter(match="flowdesk:q:*"):
+            for entry_id, fields in await self.redis.xrange(key):
+                if message_attempt(fields[b"data"]) == (job_id, attempt):
+                    await self.redis.xdel(key, entry_id)
 
     def active(self, job_id: str, attempt: int, worker: str = "w1") -> WorkerEvent:
         return WorkerEvent(EventType.ACTIVE, job_id, attempt, worker, self.clock())
@@ -118,14 +138,40 @@ class Writers:
         held: list[tuple[str, int]] = []
         async for key in self.redis.scan_iter(match="flowdesk:q:*"):
             for _id, fields in await self.redis.xrange(key):
-                message = json.loads(fields[b"data"])
-                label = json.loads(message["labels"]["flowdesk"])
-                held.append((message["task_id"], label["attempt"]))
+                found = message_attempt(fields[b"data"])
+                assert found is not None
+                held.append(found)
         return sorted(held)
 
+    async def label(self, job_id: str) -> JsonObj:
+        """The flowdesk label of the job's (newest) message."""
+        found: JsonObj = {}
+        async for key in self.redis.scan_iter(match="flowdesk:q:*"):
+            for _id, fields in await self.redis.xrange(key):
+                message = json.loads(fields[b"data"])
+                if message["task_id"] == job_id:
+                    found = json.loads(message["labels"]["flowdesk"])
+        return found
 
-def writers_settings(settings: Settings) -> Settings:
-    return replace(settings, stall_timeout=15.0)
+
+def spec(name: str, job_id: str, *children: JobSpec, **opts: object) -> JobSpec:
+    """A job of ``jobQueue`` with a caller-chosen id."""
+    options = JobOptions(job_id=job_id, **opts)  # type: ignore[arg-type]
+    return JobSpec(name, "jobQueue", opts=options, children=children)
+
+
+@pytest.fixture
+async def writers(settings: Settings) -> AsyncIterator[Writers]:
+    """The execution layer over a new store, its background tasks not started."""
+    clock = Clock(int(time.time() * 1000))
+    transport = GatedTransport(settings.redis_url)
+    await transport.start()
+    async with await Store.open(settings.db, clock=clock) as store:
+        execution = Execution(settings=settings, db=store.db, transport=transport, clock=clock)
+        await execution.monitor.check_redis_reset()  # a new database: the marker is set
+        user, _token = await store.create_user("alice")
+        yield Writers(store, execution, transport, clock, user)
+    await transport.close()
 
 
 def _wire(model: FlowJobResponse | FlowResponse) -> JsonObj:

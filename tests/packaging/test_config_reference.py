@@ -16,6 +16,7 @@ from types import ModuleType
 import pytest
 
 from backend.cli import WORKER_SETTINGS
+from backend.errors import ConfigError
 from backend.settings import SPECS, Settings, describe, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,3 +84,10 @@ def test_check_mode_reports_a_stale_page(gen: ModuleType, tmp_path: Path) -> Non
     page.write_text(gen.render(), encoding="utf-8")
     fresh = check()
     assert fresh.returncode == 0, fresh.stdout + fresh.stderr
+
+
+def test_durability_accepts_full_and_normal_only() -> None:
+    assert load_settings(environ={}).durability == "full"
+    assert load_settings(environ={"FLOWDESK_DURABILITY": "normal"}).durability == "normal"
+    with pytest.raises(ConfigError, match="durability must be one of full, normal"):
+        load_settings(environ={"FLOWDESK_DURABILITY": "fast"})

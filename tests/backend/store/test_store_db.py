@@ -37,6 +37,16 @@ async def test_every_connection_runs_wal_full_sync_and_foreign_keys(tmp_path: Pa
         assert await db.schema_version() == LATEST_VERSION
 
 
+async def test_normal_durability_syncs_at_checkpoints_only(tmp_path: Path) -> None:
+    async with await Database.open(tmp_path / "f.db", durability="normal") as db:
+        async with db.transaction() as conn:
+            assert await pragma(conn, "synchronous") == 1  # NORMAL
+        async with db.read() as conn:
+            assert await pragma(conn, "synchronous") == 1
+    with pytest.raises(ValueError, match="durability"):
+        await Database.open(tmp_path / "g.db", durability="fast")
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 async def test_file_and_its_wal_are_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "new" / "dir" / "f.db"
