@@ -8,8 +8,9 @@ last line); flows go in through ``POST /flows`` and come out through REST.
 A run ends at the latest flow's ``finishedAt``, the backend's own clock when
 it recorded the root's completion (BullMQ's side uses the root's
 ``finishedOn`` the same way), so how often the bench polls changes neither
-rate; it polls ``GET /flows?status=active&limit=1`` every 100 ms, which costs
-the backend ten small requests a second, inside its CPU figures.
+rate; it polls ``GET /flows?status=active&limit=1`` every 250 ms. Each poll
+costs the backend about 3 ms of CPU (measured on the 2-core machine), inside
+its CPU figures: about 0.006 ms per job on a wide flow at 2,500 jobs/s.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bench.peer_common import WARM_UP, Result, Shape, Timing, Tree, cpu_snapshot
 from tests.conftest import free_port
 
 TASKS = "bench.peer_tasks"
-POLL = 0.1
+POLL = 0.25
 
 
 def durability_supported() -> bool:
