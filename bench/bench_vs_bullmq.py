@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import redis  # noqa: E402
+
 from bench.peer_bullmq import BullmqPeer, ensure_installed, node_version  # noqa: E402
 from bench.peer_common import Result, Shape, median_p90, shapes  # noqa: E402
 from bench.peer_flowdesk import FlowdeskPeer, durability_supported  # noqa: E402
@@ -49,8 +51,9 @@ Results = dict[tuple[str, str], list[Result]]  # (shape key, side) -> runs
 
 
 def flushall(server: RedisServer) -> None:
-    cli = shutil.which("redis-cli") or "redis-cli"
-    subprocess.run([cli, "-p", str(server.port), "flushall"], check=True, capture_output=True)
+    client = redis.Redis(port=server.port)
+    client.flushall()
+    client.close()
 
 
 async def measure(
