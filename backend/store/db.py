@@ -194,10 +194,10 @@ class Database:
         Raises :class:`MigrationError` if the file was written by a newer
         Flowdesk or a migration fails.
         """
-        path = Path(path)
-        create_private_file(path)
         if durability not in SYNCHRONOUS:
             raise ValueError(f"durability must be one of {', '.join(SYNCHRONOUS)}")
+        path = Path(path)
+        create_private_file(path)
         writer = await _configured(path, durability)
         opened = [writer]
         try:
