@@ -27,6 +27,7 @@ from backend.dispatch.cache import MachineCache, apply_to_flows
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Transport
+from backend.shutdown import raise_if_cancelled
 from backend.store.db import Database
 from backend.store.execution import (
     active_jobs,
@@ -75,6 +76,7 @@ class Monitor:
                 log.warning("event=monitor_redis_error error=%s", exc)
             except Exception:
                 log.exception("event=monitor_error")
+            raise_if_cancelled()  # a cancel redis-py swallowed (see backend.shutdown)
             await asyncio.sleep(self.interval)
 
     async def check(self) -> None:
