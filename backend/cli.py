@@ -303,13 +303,14 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> int:
         print=announce,
     )
     lock.close()
-    # Left armed until here on purpose: run_app's final cancel of leftover tasks
-    # waits without a bound. Past this point only the interpreter's exit remains.
-    for watchdog in watchdogs:
-        watchdog.disarm()
+    # Armed until here on purpose: run_app's final cancel of leftover tasks waits
+    # without a bound. After an overrun it stays armed, because a store left open
+    # keeps aiosqlite's (non-daemon) threads, and so the interpreter, alive.
     if apps and apps[0][SHUTDOWN].overrun:
         log.error("shutdown left work running", extra={"exit_status": EXIT_SHUTDOWN_OVERRUN})
         return EXIT_SHUTDOWN_OVERRUN
+    for watchdog in watchdogs:
+        watchdog.disarm()
     return 0
 
 
