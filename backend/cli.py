@@ -27,11 +27,12 @@ from typing import IO, Any, TypeVar
 from aiohttp import web
 
 from backend.api.app import ExtraCtx, create_app
-from backend.api.context import package_version
+from backend.api.context import SHUTDOWN, package_version
 from backend.api.routes.execution import routes as execution_routes
 from backend.errors import ConfigError, FlowdeskError, MigrationError
 from backend.logs import AccessLog, configure_logging
 from backend.settings import SPECS, SPECS_BY_NAME, Settings, Spec, describe, load_settings
+from backend.shutdown import EXIT_SHUTDOWN_OVERRUN, WATCHDOG_MARGIN_S, Watchdog
 from backend.store.backup import backup_database
 from backend.store.store import Store
 
@@ -256,20 +257,38 @@ def lock_database(db: Path) -> IO[bytes]:
     return handle
 
 
-def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
-    """Run the server until interrupted."""
+def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> int:
+    """Run the server until interrupted; returns the exit status.
+
+    Shutdown (SIGTERM, SIGINT) takes at most ``shutdown_timeout`` plus a
+    margin: every step shares one budget (``backend.shutdown``), and a
+    watchdog thread, armed when shutdown begins, logs every task's stack and
+    ends the process with ``EXIT_SHUTDOWN_OVERRUN`` if it is still running
+    then. A step that had to give up also makes the exit status non-zero.
+    """
     lock = lock_database(settings.db)
     warn_without_tls(settings)
+    apps: list[web.Application] = []
+    watchdogs: list[Watchdog] = []
+
+    async def arm_watchdog(_app: web.Application) -> None:
+        watchdog = Watchdog(settings.shutdown_timeout + WATCHDOG_MARGIN_S,
+                            asyncio.get_running_loop())  # fmt: skip
+        watchdog.arm()
+        watchdogs.append(watchdog)
 
     async def make_app() -> web.Application:
         store = await Store.open(settings.db, durability=settings.durability)
-        return create_app(
+        app = create_app(
             settings,
             store,
             extra_ctx=[*execution_contexts(settings), *extra_ctx],
             extra_routes=[execution_routes],
             close_store=True,
         )
+        app.on_shutdown.insert(0, arm_watchdog)
+        apps.append(app)
+        return app
 
     def announce(_banner: str) -> None:
         log.info("listening", extra={"url": f"http://{settings.host}:{settings.port}",
@@ -284,6 +303,15 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> None:
         print=announce,
     )
     lock.close()
+    # Armed until here on purpose: run_app's final cancel of leftover tasks waits
+    # without a bound. After an overrun it stays armed, because a store left open
+    # keeps aiosqlite's (non-daemon) threads, and so the interpreter, alive.
+    if apps and apps[0][SHUTDOWN].overrun:
+        log.error("shutdown left work running", extra={"exit_status": EXIT_SHUTDOWN_OVERRUN})
+        return EXIT_SHUTDOWN_OVERRUN
+    for watchdog in watchdogs:
+        watchdog.disarm()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,8 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from(args)
         configure_logging(settings.log_level, args.log_format)
+        status = 0
         if args.command == "serve":
-            serve(settings)
+            status = serve(settings)
         elif args.command == "worker":
             argv, env = worker_command(args, settings)
             os.execvpe(argv[0], argv, env)  # noqa: S606 - replaces this process on purpose
@@ -313,4 +342,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlowdeskError as exc:
         print(f"backend: error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    return status

@@ -86,7 +86,10 @@ async def start_embedded(
     except BaseException:
         await store.close()
         raise
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # aiohttp's default would wait 60 s for in-flight requests on window close
+    runner = web.AppRunner(
+        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()

@@ -18,13 +18,21 @@ from contextlib import AbstractAsyncContextManager
 from aiohttp import web
 
 from backend.api.auth import auth_middleware
-from backend.api.context import HEALTH_CHECKS, OPENAPI_DOC, SETTINGS, STORE, package_version
+from backend.api.context import (
+    HEALTH_CHECKS,
+    OPENAPI_DOC,
+    SETTINGS,
+    SHUTDOWN,
+    STORE,
+    package_version,
+)
 from backend.api.errors import error_middleware
 from backend.api.hub import HUB, Hub
 from backend.api.metrics import REQUEST_LATENCY, RequestLatency, latency_middleware
 from backend.api.openapi import build_document
 from backend.api.routes import ALL
 from backend.settings import Settings
+from backend.shutdown import ShutdownBudget
 from backend.store.store import Store
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -70,20 +78,27 @@ def create_app(
     app[HEALTH_CHECKS] = {}
     app[REQUEST_LATENCY] = RequestLatency()
     hub = app[HUB] = Hub(settings, store)
+    budget = app[SHUTDOWN] = ShutdownBudget(settings.shutdown_timeout)
     for table in (*ALL, *extra_routes):
         app.router.add_routes(table)
     app.on_startup.append(_publish_openapi)
+
+    async def start_shutdown(_app: web.Application) -> None:
+        budget.start()  # the first on_shutdown hook: every later step shares this deadline
+
+    app.on_shutdown.append(start_shutdown)
     if close_store:
 
         async def store_lifetime(_app: web.Application) -> AsyncIterator[None]:
             yield
-            await store.close()
+            await budget.step(store.close(), what="store")
 
         app.cleanup_ctx.append(store_lifetime)
     app.cleanup_ctx.append(hub.cleanup_ctx())
 
     async def close_websockets(_app: web.Application) -> None:
-        await hub.close_clients()
+        # a client that never answers the close frame must not hold shutdown
+        await budget.step(hub.close_clients(), what="websockets")
 
     app.on_shutdown.append(close_websockets)
     app.cleanup_ctx.extend(_as_cleanup_ctx(item) for item in extra_ctx)

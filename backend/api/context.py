@@ -18,6 +18,7 @@ from aiohttp import web
 
 from backend.domain.models import User
 from backend.settings import Settings
+from backend.shutdown import ShutdownBudget
 
 if TYPE_CHECKING:
     from backend.store.store import Store
@@ -30,6 +31,8 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 HEALTH_CHECKS: web.AppKey[dict[str, HealthCheck]] = web.AppKey("health_checks")
 OPENAPI_DOC: web.AppKey[dict[str, Any]] = web.AppKey("openapi_doc")
 USER = web.RequestKey("user", User)
+# One deadline for the whole shutdown, started by the first on_shutdown hook.
+SHUTDOWN = web.AppKey("shutdown", ShutdownBudget)
 
 
 @functools.cache

@@ -54,9 +54,11 @@ from typing import Protocol
 
 from aiohttp import web
 
+from backend.api.context import SHUTDOWN
 from backend.api.ws_buffer import EventBuffer
 from backend.api.ws_frames import FrameCache
 from backend.settings import Settings
+from backend.shutdown import ShutdownBudget, raise_if_cancelled
 from backend.store import events
 from backend.store.store import Store
 
@@ -136,23 +138,21 @@ class Hub:
             return_exceptions=True,
         )
 
-    async def stop(self) -> None:
+    async def stop(self, budget: ShutdownBudget | None = None) -> None:
+        """Stop the hub's tasks within ``budget`` (by default ``shutdown_timeout``)."""
         with contextlib.suppress(ValueError):
             self.store.db.commit_listeners.remove(self._dirty.set)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        budget = budget or ShutdownBudget(self.settings.shutdown_timeout)
+        await budget.stop_tasks(self._tasks, what="websocket hub")
         self._tasks = []
 
     def cleanup_ctx(self) -> Callable[[web.Application], AsyncIterator[None]]:
-        async def run(_app: web.Application) -> AsyncIterator[None]:
+        async def run(app: web.Application) -> AsyncIterator[None]:
             await self.start()
             try:
                 yield
             finally:
-                await self.stop()
+                await self.stop(app[SHUTDOWN])
 
         return run
 
@@ -202,6 +202,7 @@ class Hub:
 
     async def _watch(self) -> None:
         while True:
+            raise_if_cancelled()
             await self._dirty.wait()
             self._dirty.clear()
             try:
@@ -222,6 +223,7 @@ class Hub:
 
     async def _every(self, interval: float, job: Callable[[], object]) -> None:
         while True:
+            raise_if_cancelled()
             await asyncio.sleep(interval)
             try:
                 result = job()

@@ -23,6 +23,7 @@ from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.transport import Received, Transport
 from backend.domain.engine import Event, EventType, FlowMachine, Outcome
 from backend.domain.models import Flow, JobState
+from backend.shutdown import raise_if_cancelled
 from backend.store.db import Database
 from backend.store.execution import (
     OutboxJob,
@@ -94,6 +95,7 @@ class EventConsumer:
         while True:
             try:
                 received = await self.transport.read_events(self.batch, block_ms=1000)
+                raise_if_cancelled()  # a cancel redis-py swallowed (see backend.shutdown)
                 if received:
                     await self.apply(received)
                     await self.transport.ack_events([r.ack_id for r in received])

@@ -29,6 +29,7 @@ from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Outgoing, Transport
 from backend.domain.engine import FlowMachine
 from backend.settings import Settings
+from backend.shutdown import raise_if_cancelled
 from backend.store.db import Database
 from backend.store.execution import (
     OutboxJob,
@@ -105,8 +106,12 @@ class Dispatcher:
             except Exception:
                 log.exception("event=dispatch_error")
                 timeout = 1.0
+            raise_if_cancelled()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a
+            # cancel that arrives as the wake-up does (see backend.shutdown).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _sleep_for(self) -> float:

@@ -35,6 +35,7 @@ from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Transport
 from backend.domain.engine import FlowMachine
 from backend.domain.models import JobState
+from backend.shutdown import raise_if_cancelled
 from backend.store.db import Database
 from backend.store.execution import (
     SentJob,
@@ -90,6 +91,7 @@ class Monitor:
                 log.warning("event=monitor_redis_error error=%s", exc)
             except Exception:
                 log.exception("event=monitor_error")
+            raise_if_cancelled()  # a cancel redis-py swallowed (see backend.shutdown)
             await asyncio.sleep(self.interval)
 
     async def check(self) -> None:

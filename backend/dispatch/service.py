@@ -33,6 +33,7 @@ from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import MemoryTransport, RedisTransport, Transport
 from backend.errors import ConfigError
 from backend.settings import Settings
+from backend.shutdown import ShutdownBudget
 from backend.store.db import Database
 from backend.worker.heartbeat import WorkerInfo
 from backend.worker.protocol import WorkerEvent
@@ -92,18 +93,23 @@ class InProcessWorker:
         worker._task = asyncio.create_task(receiver.listen(worker._finish))
         return worker
 
-    async def close(self, grace: float) -> None:
+    async def close(self, budget: ShutdownBudget) -> None:
+        """Let running tasks finish within the budget, then stop the broker.
+
+        The receiver gets the remaining budget to drain; past it, it is
+        cancelled (insistently: see ``backend.shutdown``) and its running jobs
+        stay unacknowledged for another worker. ``broker.shutdown`` talks to
+        Redis, so it is bounded too.
+        """
         self._finish.set()
         if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, grace)
-            except TimeoutError:
-                log.warning("event=inprocess_worker_stop_timeout")
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._task
+            grace = budget.remaining()
+            done, _pending = await asyncio.wait({self._task}, timeout=grace)
+            if not done:
+                log.warning("in-process worker did not stop in time", extra={"grace_s": grace})
+                await budget.stop_tasks([self._task], what="in-process worker")
         with contextlib.suppress(Exception):
-            await self.broker.shutdown()
+            await budget.step(self.broker.shutdown(), what="in-process broker")
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -201,17 +207,23 @@ class Execution:
         )
         return execution
 
-    async def close(self) -> None:
+    async def close(self, budget: ShutdownBudget | None = None) -> None:
+        """Stop the worker, then the loops, then the transport, all within ``budget``.
+
+        Each loop is cancelled until it ends, never awaited on one cancel: a
+        Redis call can swallow a cancellation (see ``backend.shutdown``).
+        """
+        budget = budget or ShutdownBudget(self.settings.shutdown_timeout)
         with contextlib.suppress(ValueError):
             self.db.commit_listeners.remove(self.dispatcher.poke)
         if self.worker is not None:
-            await self.worker.close(self.settings.shutdown_timeout)
+            await self.worker.close(budget)
+        await budget.stop_tasks(self._tasks, what="execution")
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.transport.close()
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("execution task failed", exc_info=task.exception(),
+                          extra={"task": task.get_name()})  # fmt: skip
+        await budget.step(self.transport.close(), what="transport")
 
 
 def _memory_worker_info(settings: Settings, worker: InProcessWorker) -> WorkerInfo:

@@ -255,7 +255,8 @@ class MemoryTransport:
     async def read_events(self, count: int, block_ms: int) -> list[Received]:
         out: list[Received] = []
         try:
-            first = await asyncio.wait_for(self.events.get(), block_ms / 1000)
+            async with asyncio.timeout(block_ms / 1000):  # not wait_for: see backend.shutdown
+                first = await self.events.get()
         except TimeoutError:
             return out
         out.append(self._received(first))

@@ -47,6 +47,7 @@ from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
 from backend.settings import Settings
+from backend.shutdown import raise_if_cancelled
 from backend.worker.heartbeat import Registration, WorkerInfo
 from backend.worker.middleware import FlowEventsMiddleware
 from backend.worker.protocol import (
@@ -63,7 +64,6 @@ from backend.worker.runtime import (
     listen_for_cancels,
     new_worker_id,
     now_ms,
-    raise_if_cancelled,
 )
 from backend.worker.sinks import BatchingSink, EventSink, QueueSink, RedisStreamSink
 

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+# On Python 3.11 redis-py loses a cancel both on reads (one landing as its
+# asyncio.timeout expires comes back as a None reply) and on writes (wait_for);
+# the worker's loops call raise_if_cancelled after each Redis call.
+from backend.shutdown import raise_if_cancelled
 from backend.worker.protocol import CANCEL_CHANNEL, WorkerEvent
 from backend.worker.sinks import EventSink
 
@@ -29,20 +33,6 @@ logger = logging.getLogger(__name__)
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def raise_if_cancelled() -> None:
-    """Re-raise a cancellation that a library swallowed.
-
-    On Python 3.11, redis-py's reads run inside ``asyncio.timeout``; a cancel
-    that lands as the timeout expires comes back as an ordinary timeout (a
-    ``None`` reply) and the cancel is lost, so a loop that goes on reading
-    never stops. The task still counts the request (``cancelling()``), so
-    loops call this after each Redis call.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 def new_worker_id() -> str:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from backend.api.auth import current_user
-from backend.api.context import STORE
+from backend.api.context import SHUTDOWN, STORE
 from backend.api.routes.common import json_model
 from backend.api.spec import operation
 from backend.dispatch.service import Execution
@@ -122,6 +122,6 @@ def execution_ctx(settings: Settings) -> CleanupCtx:
         try:
             yield
         finally:
-            await execution.close()
+            await execution.close(app[SHUTDOWN])
 
     return run
