@@ -4,8 +4,12 @@ Events are read in batches from the consumer group, applied through the
 engine in ONE transaction per batch (group commit), and acknowledged only
 after that commit: a backend killed at any moment re-reads what it had not
 committed, and the engine's ``(job_id, attempt)`` keying makes a re-applied
-event a no-op. The commit itself wakes the dispatcher (parents may have
-become ready) and the websocket hub, through ``Database.commit_listeners``.
+event a no-op. A job the batch made ready (a parent whose last child
+finished, a retry without backoff) is recorded sent in that same
+transaction and sent by this task right after the commit: one commit per
+hop, with no wake-up of the dispatcher in between (``Dispatcher.claim``).
+The commit also wakes the websocket hub, through
+``Database.commit_listeners``.
 """
 
 from __future__ import annotations
