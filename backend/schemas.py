@@ -51,15 +51,16 @@ def _integral(value: object) -> object:
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_integral)]
-"""An integer in a request body: a JSON number without a fraction, never a string or bool."""
+# An integer in a request body: a JSON number without a fraction, never a string
+# or a bool. The validator goes after the constraints, so they stay in the schema.
+ToInt = BeforeValidator(_integral)
 
 MAX_BACKOFF_MS = 7 * 24 * 3600 * 1000
 
 
 class BackoffSpec(WireModel):
     type: Literal["fixed", "exponential"] = "fixed"
-    delay: Annotated[JsonInt, Field(ge=0, le=MAX_BACKOFF_MS)] = 0
+    delay: Annotated[int, Field(ge=0, le=MAX_BACKOFF_MS), ToInt] = 0
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.0
 
 
@@ -81,17 +82,41 @@ class _BackoffForms:
         return {**{k: v for k, v in schema.items() if k != "$ref"}, "anyOf": [number, *forms]}
 
 
+FAILURE_POLICIES = (
+    "failParentOnFailure",
+    "ignoreDependencyOnFailure",
+    "removeDependencyOnFailure",
+    "continueParentOnFailure",
+)
+
+
+def _one_policy_schema(schema: dict[str, Any]) -> None:
+    # "at most one may be true", in JSON Schema: no two of them true together
+    schema["allOf"] = [
+        {
+            "not": {
+                "required": [a, b],
+                "properties": {a: {"const": True}, b: {"const": True}},
+            }
+        }
+        for i, a in enumerate(FAILURE_POLICIES)
+        for b in FAILURE_POLICIES[i + 1 :]
+    ]
+
+
 class JobOpts(WireModel):
     """BullMQ-compatible job options (DESIGN.md's table)."""
 
-    attempts: Annotated[JsonInt, Field(ge=1, le=1000)] = 1
+    model_config = ConfigDict(json_schema_extra=_one_policy_schema)
+
+    attempts: Annotated[int, Field(ge=1, le=1000), ToInt] = 1
     backoff: Annotated[BackoffSpec | None, _BackoffForms()] = Field(
         default=None,
         description="a number (ms, fixed) or {type: fixed|exponential, delay, jitter?}",
     )
-    delay: Annotated[JsonInt, Field(ge=0, le=365 * 24 * 3600 * 1000)] = 0
-    priority: Annotated[JsonInt, Field(ge=0, le=2_097_152)] = 0
-    timeout: Annotated[JsonInt, Field(gt=0, le=7 * 24 * 3600 * 1000)] | None = None
+    delay: Annotated[int, Field(ge=0, le=365 * 24 * 3600 * 1000), ToInt] = 0
+    priority: Annotated[int, Field(ge=0, le=2_097_152), ToInt] = 0
+    timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600 * 1000), ToInt] | None = None
     job_id: Annotated[str, Field(min_length=1, max_length=256, pattern=JOB_ID_PATTERN)] | None = (
         None
     )
@@ -384,7 +409,7 @@ def _decimal(value: object) -> object:
 
 
 _DECIMAL = re.compile(r"-?[0-9]+")
-QueryInt = Annotated[int, BeforeValidator(_decimal)]
+Decimal = BeforeValidator(_decimal)  # after a field's constraints, which then stay in the schema
 
 
 class OpenApiDocument(OutModel):
@@ -425,40 +450,32 @@ class NoQuery(QueryModel):
 class FlowListQuery(QueryModel):
     """``GET /flows``."""
 
-    limit: Annotated[QueryInt, Field(ge=1, le=200, description="page size")] = 50
-    cursor: Annotated[
-        str | SkipJsonSchema[None],
-        Field(
-            pattern=CURSOR_PATTERN,
-            description=(
-                "an opaque cursor: the `nextCursor` of the previous page, passed back "
-                "unchanged; what it encodes is not part of the API"
-            ),
+    limit: Annotated[int, Field(ge=1, le=200), Decimal] = Field(default=50, description="page size")
+    cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description=(
+            "an opaque cursor: the `nextCursor` of the previous page, passed back "
+            "unchanged; what it encodes is not part of the API"
         ),
-    ] = None
-    status: Annotated[
-        FlowStatus | SkipJsonSchema[None], Field(description="only flows in this status")
-    ] = None
-    q: Annotated[
-        str | SkipJsonSchema[None],
-        Field(description="case-insensitive substring of the flow's name"),
-    ] = None
+    )
+    status: FlowStatus | SkipJsonSchema[None] = Field(
+        default=None, description="only flows in this status"
+    )
+    q: str | SkipJsonSchema[None] = Field(
+        default=None, description="case-insensitive substring of the flow's name"
+    )
 
 
 class WsQuery(QueryModel):
     """``GET /ws``."""
 
-    since: Annotated[
-        QueryInt | SkipJsonSchema[None],
-        Field(ge=0, description="replay every event after this seq"),
-    ] = None
-    token: Annotated[
-        str | SkipJsonSchema[None],
-        Field(
-            min_length=1,
-            description="the bearer token, for clients that cannot set headers (browsers)",
-        ),
-    ] = None
+    since: Annotated[int, Field(ge=0), Decimal] | SkipJsonSchema[None] = Field(
+        default=None, description="replay every event after this seq"
+    )
+    token: Annotated[str, Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="the bearer token, for clients that cannot set headers (browsers)",
+    )
 
 
 class WorkerResponse(OutModel):

@@ -49,6 +49,16 @@ async def _publish_openapi(app: web.Application) -> None:
     app[OPENAPI_DOC] = build_document(app, version=package_version())
 
 
+def request_line_limit(settings: Settings) -> int:
+    """Bytes the HTTP request line may take (aiohttp's ``max_line_size``).
+
+    The document lets ``GET /flows?q=`` carry ``max_string_length`` characters,
+    each up to 12 bytes once UTF-8 and percent-encoded; aiohttp's default of
+    8190 bytes would refuse such a valid request before the app sees it.
+    """
+    return max(8190, 12 * settings.max_string_length + 8192)
+
+
 def create_app(
     settings: Settings,
     store: Store,

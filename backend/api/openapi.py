@@ -113,9 +113,10 @@ def _inline(schema: Any, defs: dict[str, Any]) -> Any:
     """``schema`` with its local ``$ref``s replaced by what they name (query values are flat)."""
     if isinstance(schema, dict):
         ref = schema.get("$ref")
+        inlined = {k: _inline(v, defs) for k, v in schema.items() if k not in {"title", "$ref"}}
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs) for k, v in schema.items() if k != "title"}
+            return {**_inline(defs[ref.removeprefix("#/$defs/")], defs), **inlined}
+        return inlined
     if isinstance(schema, list):
         return [_inline(item, defs) for item in schema]
     return schema
@@ -130,6 +131,8 @@ def query_params(model: type[QueryModel]) -> list[dict[str, Any]]:
     for name, prop in schema.get("properties", {}).items():
         inlined = _inline(prop, defs)
         description = inlined.pop("description", "")
+        if inlined.get("default", 0) is None:
+            del inlined["default"]  # absent, not null: a query value is a string
         params.append(
             {
                 "name": name,
