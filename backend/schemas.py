@@ -6,7 +6,10 @@ event log and the websocket (``flow:created`` carries a ``FlowResponse``), so
 the store serialises events with them too; that is why this module sits at
 the package top and not under ``api/``. Field names are camelCase on the wire (the seed's
 contract) and snake_case in Python. Requests forbid unknown fields so that a
-typo such as ``opts.atempts`` is an error, not a silently ignored option.
+typo such as ``opts.atempts`` is an error, not a silently ignored option, and
+validate strictly (``"3"`` is not an integer). Each route's query parameters
+are a ``QueryModel`` here too, so the server, the document and clients share
+one spelling of every parameter.
 """
 
 from __future__ import annotations
