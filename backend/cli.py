@@ -26,7 +26,7 @@ from typing import IO, Any, TypeVar
 
 from aiohttp import web
 
-from backend.api.app import ExtraCtx, create_app
+from backend.api.app import ExtraCtx, create_app, request_line_limit
 from backend.api.context import SHUTDOWN, package_version
 from backend.api.routes.execution import routes as execution_routes
 from backend.errors import ConfigError, FlowdeskError, MigrationError
@@ -301,6 +301,7 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> int:
         access_log_class=AccessLog,
         shutdown_timeout=settings.shutdown_timeout,
         print=announce,
+        max_line_size=request_line_limit(settings),
     )
     lock.close()
     # Armed until here on purpose: run_app's final cancel of leftover tasks waits

@@ -20,7 +20,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from backend.api.app import create_app
+from backend.api.app import create_app, request_line_limit
 from backend.api.routes.execution import EXECUTION, execution_ctx
 from backend.api.routes.execution import routes as execution_routes
 from backend.errors import NotFound
@@ -86,9 +86,13 @@ async def start_embedded(
     except BaseException:
         await store.close()
         raise
-    # aiohttp's default would wait 60 s for in-flight requests on window close
     runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout
+        app,
+        handle_signals=False,
+        access_log=None,
+        # aiohttp's default would wait 60 s for in-flight requests on window close
+        shutdown_timeout=settings.shutdown_timeout,
+        max_line_size=request_line_limit(settings),
     )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)

@@ -22,6 +22,7 @@ from typing import Any, Literal, TextIO
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from backend.errors import ConfigError
 
@@ -139,6 +140,22 @@ class _Handler(logging.StreamHandler[TextIO]):
     """Marks the handler this module installed, so reconfiguring replaces it."""
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request its parser refuses (a request line over the limit,
+    a NUL in a header) at ERROR with a traceback, after answering it 400. That
+    is the client's mistake, not the server's: keep it, as an INFO line with
+    the reason and no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and exc.code < 500:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "malformed request refused", ()
+            record.__dict__["reason"] = type(exc).__name__
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_logging(
     level: str = "INFO", fmt: LogFormat = "kv", stream: TextIO | None = None
 ) -> logging.Handler:
@@ -156,6 +173,9 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     logging.getLogger("aiohttp.access").setLevel(numeric)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequestFilter) for f in server.filters):
+        server.addFilter(MalformedRequestFilter())
     # aiosqlite's DEBUG lines carry every statement's parameters: all user data
     logging.getLogger("aiosqlite").setLevel(max(numeric, logging.INFO))
     return handler

@@ -6,16 +6,31 @@ event log and the websocket (``flow:created`` carries a ``FlowResponse``), so
 the store serialises events with them too; that is why this module sits at
 the package top and not under ``api/``. Field names are camelCase on the wire (the seed's
 contract) and snake_case in Python. Requests forbid unknown fields so that a
-typo such as ``opts.atempts`` is an error, not a silently ignored option.
+typo such as ``opts.atempts`` is an error, not a silently ignored option, and
+validate strictly (``"3"`` is not an integer). Each route's query parameters
+are a ``QueryModel`` here too, so the server, the document and clients share
+one spelling of every parameter.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema
 
 from backend.domain.models import Flow, FlowStatus, Job, JobLog, JobState, StuckInfo
 
@@ -23,29 +38,89 @@ JsonValue = Any
 
 
 class WireModel(BaseModel):
+    """A request model: unknown fields refused, and types strict (``"3"`` is not
+    an integer and ``0`` is not a boolean), exactly as the document declares."""
+
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
     )
+
+
+def _integral(value: object) -> object:
+    # JSON Schema's `integer` includes 3.0 (a number with no fraction); strict
+    # mode alone would refuse it, and a string or a boolean stays refused.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer in a request body: a JSON number without a fraction, never a string
+# or a bool. The validator goes after the constraints, so they stay in the schema.
+ToInt = BeforeValidator(_integral)
+
+MAX_BACKOFF_MS = 7 * 24 * 3600 * 1000
 
 
 class BackoffSpec(WireModel):
     type: Literal["fixed", "exponential"] = "fixed"
-    delay: Annotated[int, Field(ge=0, le=7 * 24 * 3600 * 1000)] = 0
+    delay: Annotated[int, Field(ge=0, le=MAX_BACKOFF_MS), ToInt] = 0
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class _BackoffForms:
+    """Documents ``backoff``'s two forms; validation turns the number into the object
+    (see ``JobOpts._number_is_fixed``), so error paths never carry union tags."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        number = {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_BACKOFF_MS,
+            "description": "a fixed backoff of this many milliseconds",
+        }
+        forms = schema.pop("anyOf", None) or [dict(schema)]
+        return {**{k: v for k, v in schema.items() if k != "$ref"}, "anyOf": [number, *forms]}
+
+
+FAILURE_POLICIES = (
+    "failParentOnFailure",
+    "ignoreDependencyOnFailure",
+    "removeDependencyOnFailure",
+    "continueParentOnFailure",
+)
+
+
+def _one_policy_schema(schema: dict[str, Any]) -> None:
+    # "at most one may be true", in JSON Schema: no two of them true together
+    schema["allOf"] = [
+        {
+            "not": {
+                "required": [a, b],
+                "properties": {a: {"const": True}, b: {"const": True}},
+            }
+        }
+        for i, a in enumerate(FAILURE_POLICIES)
+        for b in FAILURE_POLICIES[i + 1 :]
+    ]
 
 
 class JobOpts(WireModel):
     """BullMQ-compatible job options (DESIGN.md's table)."""
 
-    attempts: Annotated[int, Field(ge=1, le=1000)] = 1
-    backoff: BackoffSpec | None = Field(
+    model_config = ConfigDict(json_schema_extra=_one_policy_schema)
+
+    attempts: Annotated[int, Field(ge=1, le=1000), ToInt] = 1
+    backoff: Annotated[BackoffSpec | None, _BackoffForms()] = Field(
         default=None,
         description="a number (ms, fixed) or {type: fixed|exponential, delay, jitter?}",
     )
-    delay: Annotated[int, Field(ge=0, le=365 * 24 * 3600 * 1000)] = 0
-    priority: Annotated[int, Field(ge=0, le=2_097_152)] = 0
-    timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600 * 1000)] | None = None
-    job_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s/?#]+$")] | None = (
+    delay: Annotated[int, Field(ge=0, le=365 * 24 * 3600 * 1000), ToInt] = 0
+    priority: Annotated[int, Field(ge=0, le=2_097_152), ToInt] = 0
+    timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600 * 1000), ToInt] | None = None
+    job_id: Annotated[str, Field(min_length=1, max_length=256, pattern=JOB_ID_PATTERN)] | None = (
         None
     )
     fail_parent_on_failure: bool = False
@@ -57,10 +132,18 @@ class JobOpts(WireModel):
     @classmethod
     def _number_is_fixed(cls, value: object) -> object:
         # BullMQ accepts a bare number for a fixed backoff; normalising it here
-        # keeps error paths free of union tags (``backoff.int``).
+        # keeps error paths and messages free of union tags and class names.
+        if value is None or isinstance(value, dict | BackoffSpec):
+            return value
+        value = _integral(value)
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= MAX_BACKOFF_MS:
+                raise ValueError(f"backoff must be between 0 and {MAX_BACKOFF_MS} milliseconds")
             return {"type": "fixed", "delay": value}
-        return value
+        raise ValueError(
+            "backoff must be a whole number of milliseconds or an object "
+            "{type: fixed|exponential, delay, jitter?}"
+        )
 
     @model_validator(mode="after")
     def _one_failure_policy(self) -> JobOpts:
@@ -79,7 +162,15 @@ class JobOpts(WireModel):
         return self
 
 
-Name = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+# Whitespace in either regex dialect: Python's ``\s`` (str.isspace: also \x1c-\x1f,
+# \x85) and ECMA-262's, which JSON Schema patterns use (also \ufeff). ``\S``
+# differs between the two, so the check and the document share this explicit
+# class, which the server's (Rust), Python's and ECMA-262's regex read alike.
+SPACE_CHARS = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NAME_PATTERN = f"[^{SPACE_CHARS}]"  # somewhere a character that is not whitespace
+JOB_ID_PATTERN = f"^[^{SPACE_CHARS}/?#]+$"
+
+Name = Annotated[str, Field(min_length=1, max_length=1000, pattern=NAME_PATTERN)]
 
 
 class FlowJobData(WireModel):
@@ -121,6 +212,40 @@ class OutModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""An RFC 3339 time in UTC with milliseconds, as :func:`iso` writes it."""
+
+
+class JobError(OutModel):
+    """Why a job failed: the same three fields whoever failed it."""
+
+    type: str = Field(
+        description="the exception's class name, or one of the server's own: TimeoutError, "
+        "Stalled, ChildFailed, UnknownTask, Cancelled, ResultNotSerializable, ResultTooLarge"
+    )
+    message: str
+    traceback: str = Field(
+        description="the task's traceback, with file paths relative to the worker's import "
+        "roots (no install paths); empty when the server failed the job"
+    )
+    child_job_id: str | None = Field(
+        default=None, description="the child whose failure failed this job (failParentOnFailure)"
+    )
+
+    @classmethod
+    def of(cls, raw: JsonValue) -> JobError | None:
+        if raw is None:
+            return None
+        obj = raw if isinstance(raw, dict) else {"message": str(raw)}
+        child = obj.get("childJobId")
+        return cls(
+            type=str(obj.get("type") or "Error"),
+            message=str(obj.get("message") or ""),
+            traceback=str(obj.get("traceback") or ""),
+            child_job_id=None if child is None else str(child),
+        )
+
+
 class Stuck(OutModel):
     job_id: str
     reason: str
@@ -135,9 +260,9 @@ class FlowResponse(OutModel):
     name: str
     status: FlowStatus
     root_job_id: str
-    created_at: str
-    updated_at: str
-    finished_at: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    finished_at: Timestamp | None = None
     counts: dict[str, int] = Field(description="job count per state")
     total: int
     stuck: Stuck | None = Field(
@@ -162,7 +287,8 @@ class FlowResponse(OutModel):
 
 
 class FlowJobResponse(OutModel):
-    id: str
+    """A job. ``jobId`` is its one identifier: every route and reference uses it."""
+
     job_id: str
     flow_id: str
     parent_id: str | None
@@ -172,20 +298,19 @@ class FlowJobResponse(OutModel):
     opts: dict[str, JsonValue]
     status: JobState
     result: JsonValue = None
-    error: JsonValue = None
-    children: list[str]
+    error: JobError | None = None
+    children: list[str] = Field(description="the children's jobIds, in request order")
     attempts_made: int
     progress: JsonValue = None
-    created_at: str
-    updated_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    run_at: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    run_at: Timestamp | None = None
 
     @classmethod
     def of(cls, job: Job) -> FlowJobResponse:
         return cls(
-            id=job.id,
             job_id=job.job_id,
             flow_id=job.flow_id,
             parent_id=job.parent_id,
@@ -195,7 +320,7 @@ class FlowJobResponse(OutModel):
             opts=job.opts.to_json(),
             status=job.status,
             result=job.result,
-            error=job.error,
+            error=JobError.of(job.error),
             children=list(job.children),
             attempts_made=job.attempts_made,
             progress=job.progress,
@@ -213,9 +338,16 @@ class FlowTreeNode(FlowJobResponse):
     nodes: list[FlowTreeNode] = Field(default_factory=list)
 
 
+CURSOR_PATTERN = r"^[0-9a-f]{1,15}$"
+"""Every string of this shape is a position in the list (opaque, but checkable)."""
+
+
 class FlowPage(OutModel):
     items: list[FlowResponse]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+    next_cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | None = Field(
+        description="an opaque cursor: pass it unchanged as ?cursor= for the next page; "
+        "null on the last page"
+    )
 
 
 class JobList(OutModel):
@@ -251,7 +383,7 @@ class HealthResponse(OutModel):
 class JobLogEntry(OutModel):
     attempt: int
     message: str
-    created_at: str
+    created_at: Timestamp
 
     @classmethod
     def of(cls, entry: JobLog) -> JobLogEntry:
@@ -271,14 +403,92 @@ class JobDetail(FlowJobResponse):
         return cls(**dict(base), logs=[JobLogEntry.of(entry) for entry in logs])
 
 
+def _decimal(value: object) -> object:
+    # pydantic's lax int parsing also takes " 5", "5.0" and "1_0"; a query
+    # integer is its decimal digits, as the document's `integer` says.
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("must be an integer written in decimal digits")
+    return value
+
+
+_DECIMAL = re.compile(r"-?[0-9]+")
+Decimal = BeforeValidator(_decimal)  # after a field's constraints, which then stay in the schema
+
+
+class OpenApiDocument(OutModel):
+    """``GET /openapi.json``: an OpenAPI 3.1 document (this one)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, JsonValue]
+    paths: dict[str, JsonValue]
+    components: dict[str, JsonValue]
+
+
+class QueryModel(BaseModel):
+    """The query parameters one route accepts, declared once.
+
+    Field names are the wire names. The server parses a request's query with
+    the route's model (``backend.api.query``), refusing any other name; the
+    OpenAPI document lists the same fields as the route's parameters; clients
+    build their query with :meth:`to_query`. Values arrive as strings, so
+    numbers are parsed from their decimal digits and nothing else.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_query(self) -> dict[str, str]:
+        """The parameters to send: every field that is set, as wire strings."""
+        return {
+            name: str(value)
+            for name, value in self.model_dump(mode="json", exclude_none=True).items()
+        }
+
+
+class NoQuery(QueryModel):
+    """A route that takes no query parameters (any name is refused)."""
+
+
+class FlowListQuery(QueryModel):
+    """``GET /flows``."""
+
+    limit: Annotated[int, Field(ge=1, le=200), Decimal] = Field(default=50, description="page size")
+    cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description=(
+            "an opaque cursor: the `nextCursor` of the previous page, passed back "
+            "unchanged; what it encodes is not part of the API"
+        ),
+    )
+    status: FlowStatus | SkipJsonSchema[None] = Field(
+        default=None, description="only flows in this status"
+    )
+    q: str | SkipJsonSchema[None] = Field(
+        default=None, description="case-insensitive substring of the flow's name"
+    )
+
+
+class WsQuery(QueryModel):
+    """``GET /ws``."""
+
+    since: Annotated[int, Field(ge=0), Decimal] | SkipJsonSchema[None] = Field(
+        default=None, description="replay every event after this seq"
+    )
+    token: Annotated[str, Field(min_length=1)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="the bearer token, for clients that cannot set headers (browsers)",
+    )
+
+
 class WorkerResponse(OutModel):
     id: str
     host: str
     pid: int
     queues: list[str]
     tasks: list[str]
-    started_at: str
-    heartbeat_at: str
+    started_at: Timestamp
+    heartbeat_at: Timestamp
 
 
 class WorkerList(OutModel):

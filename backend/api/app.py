@@ -30,6 +30,7 @@ from backend.api.errors import error_middleware
 from backend.api.hub import HUB, Hub
 from backend.api.metrics import REQUEST_LATENCY, RequestLatency, latency_middleware
 from backend.api.openapi import build_document
+from backend.api.query import query_middleware
 from backend.api.routes import ALL
 from backend.settings import Settings
 from backend.shutdown import ShutdownBudget
@@ -56,6 +57,16 @@ async def _publish_openapi(app: web.Application) -> None:
     app[OPENAPI_DOC] = build_document(app, version=package_version())
 
 
+def request_line_limit(settings: Settings) -> int:
+    """Bytes the HTTP request line may take (aiohttp's ``max_line_size``).
+
+    The document lets ``GET /flows?q=`` carry ``max_string_length`` characters,
+    each up to 12 bytes once UTF-8 and percent-encoded; aiohttp's default of
+    8190 bytes would refuse such a valid request before the app sees it.
+    """
+    return max(8190, 12 * settings.max_string_length + 8192)
+
+
 def create_app(
     settings: Settings,
     store: Store,
@@ -70,7 +81,7 @@ def create_app(
     serve``); tests and embedders that opened the store close it themselves.
     """
     app = web.Application(
-        middlewares=[latency_middleware, error_middleware, auth_middleware],
+        middlewares=[latency_middleware, error_middleware, auth_middleware, query_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings
