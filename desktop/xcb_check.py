@@ -97,14 +97,21 @@ def packages_for(sonames: Sequence[str]) -> list[str]:
     return sorted({package_of(soname) for soname in sonames})
 
 
-def install_command(packages: Sequence[str]) -> list[str]:
-    return ["apt-get", "install", "-y", *packages]
+def install_command(packages: Sequence[str], apt_get: str = "apt-get") -> list[str]:
+    return [apt_get, "install", "-y", *packages]
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise FileNotFoundError(name)
+    return path
 
 
 def run_ldd(plugin: Path) -> str:
-    done = subprocess.run(
-        ["ldd", str(plugin)], capture_output=True, text=True, check=False, timeout=30
-    )
+    # Fixed argv, no shell: the only input is the plugin's path in our own venv.
+    command = [_tool("ldd"), str(plugin)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=30)  # noqa: S603
     return done.stdout
 
 
@@ -113,11 +120,14 @@ def can_install() -> bool:
 
 
 def install(packages: Sequence[str]) -> bool:
+    # Package names come from ``package_of``: sonames ldd printed, no shell involved.
+    apt_get = _tool("apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    update = subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+    update = subprocess.run([apt_get, "update", "-qq"], env=env, check=False)  # noqa: S603
     if update.returncode != 0:
         return False
-    return subprocess.run(install_command(packages), env=env, check=False).returncode == 0
+    command = install_command(packages, apt_get)
+    return subprocess.run(command, env=env, check=False).returncode == 0  # noqa: S603
 
 
 def check(*, may_install: bool) -> int:
