@@ -123,11 +123,14 @@ def install(packages: Sequence[str]) -> bool:
     # Package names come from ``package_of``: sonames ldd printed, no shell involved.
     apt_get = _tool("apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    update = subprocess.run([apt_get, "update", "-qq"], env=env, check=False)  # noqa: S603
+    update = subprocess.run(  # noqa: S603
+        [apt_get, "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL
+    )
     if update.returncode != 0:
         return False
-    command = install_command(packages, apt_get)
-    return subprocess.run(command, env=env, check=False).returncode == 0  # noqa: S603
+    command = [*install_command(packages, apt_get), "-qq"]
+    done = subprocess.run(command, env=env, check=False, stdout=subprocess.DEVNULL)  # noqa: S603
+    return done.returncode == 0
 
 
 def check(*, may_install: bool) -> int:
