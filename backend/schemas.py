@@ -11,11 +11,20 @@ typo such as ``opts.atempts`` is an error, not a silently ignored option.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
 
 from backend.domain.models import Flow, Job, JobLog, StuckInfo
 
@@ -273,6 +282,81 @@ class JobDetail(FlowJobResponse):
     def with_logs(cls, job: Job, logs: list[JobLog]) -> JobDetail:
         base = FlowJobResponse.of(job)
         return cls(**dict(base), logs=[JobLogEntry.of(entry) for entry in logs])
+
+
+def _decimal(value: object) -> object:
+    # pydantic's lax int parsing also takes " 5", "5.0" and "1_0"; a query
+    # integer is its decimal digits, as the document's `integer` says.
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("must be an integer written in decimal digits")
+    return value
+
+
+_DECIMAL = re.compile(r"-?[0-9]+")
+QueryInt = Annotated[int, BeforeValidator(_decimal)]
+
+
+class QueryModel(BaseModel):
+    """The query parameters one route accepts, declared once.
+
+    Field names are the wire names. The server parses a request's query with
+    the route's model (``backend.api.query``), refusing any other name; the
+    OpenAPI document lists the same fields as the route's parameters; clients
+    build their query with :meth:`to_query`. Values arrive as strings, so
+    numbers are parsed from their decimal digits and nothing else.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_query(self) -> dict[str, str]:
+        """The parameters to send: every field that is set, as wire strings."""
+        return {
+            name: str(value)
+            for name, value in self.model_dump(mode="json", exclude_none=True).items()
+        }
+
+
+class NoQuery(QueryModel):
+    """A route that takes no query parameters (any name is refused)."""
+
+
+class FlowListQuery(QueryModel):
+    """``GET /flows``."""
+
+    limit: Annotated[QueryInt, Field(ge=1, le=200, description="page size")] = 50
+    cursor: Annotated[
+        str | SkipJsonSchema[None],
+        Field(
+            min_length=1,
+            description=(
+                "an opaque cursor: the `nextCursor` of the previous page, passed back "
+                "unchanged; its contents are not part of the API"
+            ),
+        ),
+    ] = None
+    status: Annotated[
+        FlowStatus | SkipJsonSchema[None], Field(description="only flows in this status")
+    ] = None
+    q: Annotated[
+        str | SkipJsonSchema[None],
+        Field(description="case-insensitive substring of the flow's name"),
+    ] = None
+
+
+class WsQuery(QueryModel):
+    """``GET /ws``."""
+
+    since: Annotated[
+        QueryInt | SkipJsonSchema[None],
+        Field(ge=0, description="replay every event after this seq"),
+    ] = None
+    token: Annotated[
+        str | SkipJsonSchema[None],
+        Field(
+            min_length=1,
+            description="the bearer token, for clients that cannot set headers (browsers)",
+        ),
+    ] = None
 
 
 class WorkerResponse(OutModel):

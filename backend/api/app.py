@@ -23,6 +23,7 @@ from backend.api.errors import error_middleware
 from backend.api.hub import HUB, Hub
 from backend.api.metrics import REQUEST_LATENCY, RequestLatency, latency_middleware
 from backend.api.openapi import build_document
+from backend.api.query import query_middleware
 from backend.api.routes import ALL
 from backend.settings import Settings
 from backend.store.store import Store
@@ -62,7 +63,7 @@ def create_app(
     serve``); tests and embedders that opened the store close it themselves.
     """
     app = web.Application(
-        middlewares=[latency_middleware, error_middleware, auth_middleware],
+        middlewares=[latency_middleware, error_middleware, auth_middleware, query_middleware],
         client_max_size=settings.max_body_bytes,
     )
     app[SETTINGS] = settings

@@ -20,7 +20,7 @@ from pydantic.json_schema import models_json_schema
 
 from backend.api.context import SETTINGS
 from backend.api.spec import Operation, operation_of
-from backend.schemas import ErrorResponse
+from backend.schemas import ErrorResponse, QueryModel
 
 log = logging.getLogger("backend.api")
 
@@ -34,7 +34,10 @@ _ERROR_TEXT = {
     405: "Method not allowed for this path (`method_not_allowed`).",
     409: "Conflict: a duplicate `jobId`, or the flow has active jobs.",
     413: "The body exceeds `max_body_bytes` (`payload_too_large`).",
-    422: "A field or query parameter is invalid; `path` names it.",
+    422: (
+        "A field or query parameter is invalid, or a query parameter is not one this "
+        "route accepts; `path` names it (`query.NAME` for query parameters)."
+    ),
     500: "Unexpected server error (`internal_error`); details are in the server log.",
 }
 _SUCCESS_TEXT = {
@@ -92,6 +95,39 @@ def _path_params(path: str, op: Operation | None) -> list[dict[str, Any]]:
     ]
 
 
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """``schema`` with its local ``$ref``s replaced by what they name (query values are flat)."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs) for k, v in schema.items() if k != "title"}
+    if isinstance(schema, list):
+        return [_inline(item, defs) for item in schema]
+    return schema
+
+
+def query_params(model: type[QueryModel]) -> list[dict[str, Any]]:
+    """The OpenAPI query parameters of a route, from the model that parses them."""
+    schema = model.model_json_schema(mode="validation")
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", ()))
+    params = []
+    for name, prop in schema.get("properties", {}).items():
+        inlined = _inline(prop, defs)
+        description = inlined.pop("description", "")
+        params.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": name in required,
+                "schema": inlined,
+                "description": description,
+            }
+        )
+    return params
+
+
 def _operation(method: str, path: str, op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     error_ref = refs[(ErrorResponse, "serialization")]
     responses: dict[str, Any] = {}
@@ -102,7 +138,7 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, Any]) -> d
         elif op.media_type != "application/json":
             entry["content"] = {op.media_type: {"schema": {"type": "string"}}}
         responses[str(status)] = entry
-    statuses = set(op.errors) | {500}
+    statuses = set(op.errors) | {422, 500}  # 422: every route refuses unknown query names
     if op.auth:
         statuses.add(401)
     for status in sorted(statuses):
@@ -111,17 +147,7 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, Any]) -> d
         "operationId": method.lower() + _OP_ID.sub("_", path).rstrip("_"),
         "summary": op.summary,
         "tags": [op.tag],
-        "parameters": _path_params(path, op)
-        + [
-            {
-                "name": p.name,
-                "in": "query",
-                "required": p.required,
-                "schema": dict(p.schema),
-                "description": p.description,
-            }
-            for p in op.query
-        ],
+        "parameters": _path_params(path, op) + query_params(op.query),
         "responses": responses,
         "security": [{"bearer": []}] if op.auth else [],
     }
@@ -138,8 +164,14 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, Any]) -> d
 _REQUEST_NODES = ("CreateFlowRequest", "FlowJobData")
 
 
-def _server_choices(app: web.Application, defs: dict[str, Any]) -> None:
-    """Write this server's allowed queue names into the request schemas.
+def _cap(schema: dict[str, Any], limit: int) -> None:
+    schema["maxLength"] = min(schema.get("maxLength", limit), limit)
+
+
+def _server_choices(
+    app: web.Application, defs: dict[str, Any], paths: dict[str, dict[str, Any]]
+) -> None:
+    """Write this server's allowed queue names and string limit into the document.
 
     They are settings, not code, so pydantic cannot know them; without them the
     document would call a request valid that the server refuses.
@@ -147,17 +179,22 @@ def _server_choices(app: web.Application, defs: dict[str, Any]) -> None:
     settings = app.get(SETTINGS)
     if settings is None:
         return
+    limit = settings.max_string_length
     for name in _REQUEST_NODES:
-        queue = defs.get(name, {}).get("properties", {}).get("queueName")
-        if queue is not None:
-            queue["enum"] = list(settings.allowed_queues)
+        props = defs.get(name, {}).get("properties", {})
+        if "queueName" in props:
+            props["queueName"]["enum"] = list(settings.allowed_queues)
+        if "name" in props:
+            _cap(props["name"], limit)
+    for param in paths.get("/flows", {}).get("get", {}).get("parameters", ()):
+        if param["name"] == "q":
+            _cap(param["schema"], limit)
 
 
 def build_document(app: web.Application, *, version: str) -> dict[str, Any]:
     routes = routes_of(app)
     ops = [op for _method, _path, op in routes if op is not None]
     refs, defs = _schemas(ops)
-    _server_choices(app, defs)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, op in routes:
         if op is None:
@@ -171,6 +208,7 @@ def build_document(app: web.Application, *, version: str) -> dict[str, Any]:
         else:
             entry = _operation(method, path, op, refs)
         paths.setdefault(path, {})[method.lower()] = entry
+    _server_choices(app, defs, paths)
     return {
         "openapi": "3.1.0",
         "info": {

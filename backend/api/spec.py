@@ -1,10 +1,11 @@
 """Operation metadata that routes attach to their handlers.
 
 A handler decorated with :func:`operation` carries its summary, request model,
-response models and parameters. ``openapi.py`` walks the application's
-router and reads this metadata, so a route cannot be registered without
-appearing in ``/openapi.json``, and the models named here are the same ones
-the handler validates and serialises with.
+response models and query model (a ``backend.schemas.QueryModel``).
+``openapi.py`` walks the application's router and reads this metadata, so a
+route cannot be registered without appearing in ``/openapi.json``, and the
+models named here are the same ones the handler validates and serialises with
+(``query.py`` parses every request's query with the route's query model).
 """
 
 from __future__ import annotations
@@ -15,20 +16,12 @@ from typing import Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel
 
+from backend.schemas import NoQuery, QueryModel
+
 _ATTR = "__flowdesk_operation__"
 
 F = TypeVar("F", bound=Callable[..., Any])
 MediaType: TypeAlias = Literal["application/json", "text/html", "text/plain"]
-
-
-@dataclass(frozen=True)
-class Param:
-    """A query parameter (path parameters are read from the route's template)."""
-
-    name: str
-    schema: Mapping[str, Any]
-    description: str = ""
-    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -37,8 +30,8 @@ class Operation:
     tag: str
     responses: Mapping[int, type[BaseModel] | None]  # None: no body (204)
     request: type[BaseModel] | None = None
-    query: tuple[Param, ...] = ()
-    errors: tuple[int, ...] = ()  # besides 401 (when authenticated) and 500
+    query: type[QueryModel] = NoQuery  # path parameters are read from the route's template
+    errors: tuple[int, ...] = ()  # besides 401 (when authenticated), 422 (query) and 500
     auth: bool = True
     description: str = ""
     media_type: MediaType = "application/json"
@@ -52,7 +45,7 @@ def operation(
     tag: str,
     responses: Mapping[int, type[BaseModel] | None],
     request: type[BaseModel] | None = None,
-    query: tuple[Param, ...] = (),
+    query: type[QueryModel] = NoQuery,
     errors: tuple[int, ...] = (),
     auth: bool = True,
     description: str = "",

@@ -280,24 +280,3 @@ def validate_tree(body: JSON, settings: Settings) -> ValidatedTree:
     checker = _TreeChecker(settings)
     checker.walk(body)
     return ValidatedTree(checker.build(), len(checker.nodes), checker.job_id_paths)
-
-
-def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(
-            f"{name} must be an integer", path=f"query.{name}", code="invalid_query"
-        ) from None
-    if not low <= value <= high:
-        raise ValidationError(
-            f"{name} must be between {low} and {high}", path=f"query.{name}", code="invalid_query"
-        )
-    return value
-
-
-def query_error(name: str, message: str) -> ValidationError:
-    return ValidationError(message, path=f"query.{name}", code="invalid_query")

@@ -14,15 +14,17 @@ from aiohttp import web
 
 from backend.api.auth import current_user
 from backend.api.context import SETTINGS, STORE
+from backend.api.query import query_error, query_of
 from backend.api.routes.common import json_model, new_id, now_ms
-from backend.api.spec import Param, operation
-from backend.api.validation import query_error, query_int, read_json, validate_tree
-from backend.domain.models import FlowStatus, Job
+from backend.api.spec import operation
+from backend.api.validation import read_json, validate_tree
+from backend.domain.models import Job
 from backend.domain.tree import flatten
 from backend.errors import Conflict
 from backend.schemas import (
     CreateFlowRequest,
     FlowJobResponse,
+    FlowListQuery,
     FlowPage,
     FlowResponse,
     FlowTreeNode,
@@ -106,38 +108,22 @@ async def create_flow(request: web.Request) -> web.Response:
     tag="flows",
     responses={200: FlowPage},
     errors=(422,),
-    query=(
-        Param(
-            "limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size"
-        ),
-        Param("cursor", {"type": "string"}, "`nextCursor` of the previous page"),
-        Param(
-            "status",
-            {"type": "string", "enum": [s.value for s in FlowStatus]},
-            "only flows in this status",
-        ),
-        Param("q", {"type": "string"}, "case-insensitive substring of the flow's name"),
-    ),
+    query=FlowListQuery,
+    description="The query's `cursor` is opaque: pass back a page's `nextCursor` unchanged.",
 )
 async def list_flows(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
-    limit = query_int(request, "limit", 50, 1, 200)
-    raw_cursor = request.query.get("cursor")
-    cursor = decode_cursor(raw_cursor) if raw_cursor else None
-    raw_status = request.query.get("status")
-    status = None
-    if raw_status:
-        try:
-            status = FlowStatus(raw_status)
-        except ValueError:
-            raise query_error(
-                "status", "status must be one of " + ", ".join(s.value for s in FlowStatus)
-            ) from None
-    search = request.query.get("q") or None
+    query = query_of(request, FlowListQuery)
+    cursor = None if query.cursor is None else decode_cursor(query.cursor)
+    search = query.q or None
     if search is not None and len(search) > settings.max_string_length:
-        raise query_error("q", f"q is longer than {settings.max_string_length} characters")
+        raise query_error("q", f"q: is longer than {settings.max_string_length} characters")
     flows, next_seq = await store.list_flows(
-        current_user(request).id, limit=limit, cursor=cursor, status=status, search=search
+        current_user(request).id,
+        limit=query.limit,
+        cursor=cursor,
+        status=query.status,
+        search=search,
     )
     page = FlowPage(
         items=[FlowResponse.of(flow) for flow in flows],

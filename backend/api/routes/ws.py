@@ -16,9 +16,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from backend.api.auth import current_user, request_token
 from backend.api.context import SETTINGS
 from backend.api.hub import HUB
-from backend.api.spec import Param, operation
-from backend.api.validation import query_error
+from backend.api.query import query_of
+from backend.api.spec import operation
 from backend.api.ws import Connection
+from backend.schemas import WsQuery
 
 routes = web.RouteTableDef()
 
@@ -33,36 +34,20 @@ _DESCRIPTION = (
 )
 
 
-def _since(request: web.Request) -> int | None:
-    raw = request.query.get("since")
-    if raw is None or raw == "":
-        return None
-    try:
-        since = int(raw)
-    except ValueError:
-        raise query_error("since", "since must be a non-negative integer") from None
-    if since < 0:
-        raise query_error("since", "since must be a non-negative integer")
-    return since
-
-
 @routes.get("/ws")
 @operation(
     "Live events (websocket)",
     tag="live",
     responses={101: None},
     errors=(422,),
-    query=(
-        Param("since", {"type": "integer", "minimum": 0}, "replay every event after this seq"),
-        Param("token", {"type": "string"}, "the bearer token, for clients that cannot set headers"),
-    ),
+    query=WsQuery,
     description=_DESCRIPTION,
 )
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
     user = current_user(request)
-    since = _since(request)
+    since = query_of(request, WsQuery).since
     token = request_token(request)
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat, max_msg_size=settings.ws_max_message_bytes
