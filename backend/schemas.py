@@ -325,9 +325,8 @@ class FlowListQuery(QueryModel):
 
     limit: Annotated[QueryInt, Field(ge=1, le=200, description="page size")] = 50
     cursor: Annotated[
-        str | SkipJsonSchema[None],
+        Annotated[str, Field(min_length=1)] | SkipJsonSchema[None],
         Field(
-            min_length=1,
             description=(
                 "an opaque cursor: the `nextCursor` of the previous page, passed back "
                 "unchanged; its contents are not part of the API"
@@ -346,14 +345,14 @@ class FlowListQuery(QueryModel):
 class WsQuery(QueryModel):
     """``GET /ws``."""
 
+    # The bounds sit on the value, not the optional: a client passes None for "not set".
     since: Annotated[
-        QueryInt | SkipJsonSchema[None],
-        Field(ge=0, description="replay every event after this seq"),
+        Annotated[QueryInt, Field(ge=0)] | SkipJsonSchema[None],
+        Field(description="replay every event after this seq"),
     ] = None
     token: Annotated[
-        str | SkipJsonSchema[None],
+        Annotated[str, Field(min_length=1)] | SkipJsonSchema[None],
         Field(
-            min_length=1,
             description="the bearer token, for clients that cannot set headers (browsers)",
         ),
     ] = None

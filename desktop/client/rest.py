@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from backend.schemas import (
     FlowJobResponse,
+    FlowListQuery,
     FlowPage,
     FlowResponse,
     FlowStatus,
@@ -118,14 +119,8 @@ class RestClient:
         search: str | None = None,
     ) -> FlowPage:
         """A page of flows, newest first; ``search`` is a substring of the name."""
-        params = {"limit": str(limit)}
-        if cursor is not None:
-            params["cursor"] = cursor
-        if status is not None:
-            params["status"] = status.value
-        if search:
-            params["q"] = search
-        return await self._get(FlowPage, "/flows", params)
+        query = FlowListQuery(limit=limit, cursor=cursor, status=status, q=search or None)
+        return await self._get(FlowPage, "/flows", query.to_query())
 
     async def create_flow(self, request: Mapping[str, JSON]) -> FlowResponse:
         return await self._post(FlowResponse, "/flows", dict(request))

@@ -27,6 +27,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -37,6 +38,7 @@ from backend.schemas import (
     ServerMessage,
     SubscriptionMessage,
     WsErrorMessage,
+    WsQuery,
 )
 from desktop.client.errors import ProtocolError
 from desktop.client.wire import dumps, parse_frame
@@ -81,10 +83,8 @@ def ws_url(base_url: str, since: int | None) -> str:
     url = base_url.rstrip("/")
     if url.startswith("http"):
         url = "ws" + url[4:]
-    url += "/ws"
-    if since is not None:
-        url += f"?since={since}"
-    return url
+    query = urlencode(WsQuery(since=since).to_query())
+    return f"{url}/ws" + (f"?{query}" if query else "")
 
 
 class LiveClient:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from test_state import flow_of, job_of
@@ -18,6 +19,7 @@ from backend.schemas import (
     FlowCreatedMessage,
     FlowDeletedMessage,
     FlowJobResponse,
+    FlowListQuery,
     FlowRef,
     FlowResponse,
     FlowStatus,
@@ -25,6 +27,7 @@ from backend.schemas import (
     JobState,
     ResyncMessage,
     ResyncReason,
+    WsQuery,
 )
 from desktop.client.errors import ClientError, ProtocolError
 from desktop.client.wire import (
@@ -35,7 +38,7 @@ from desktop.client.wire import (
     parse_frame,
     wire_name,
 )
-from desktop.client.ws import LiveClient
+from desktop.client.ws import LiveClient, ws_url
 
 
 def wire(model: Any) -> Any:
@@ -106,3 +109,10 @@ def test_live_client_drops_duplicates_and_malformed_frames() -> None:
     resync = ResyncMessage(type="resync", seq=40)
     client._handle_text(json.dumps(wire(resync)))
     assert (client.last_seq, len(resyncs)) == (40, 1)
+
+
+def test_query_models_take_none_for_what_is_not_set() -> None:
+    """The client passes its optional arguments straight through."""
+    assert FlowListQuery(cursor=None, status=None, q=None).to_query() == FlowListQuery().to_query()
+    assert WsQuery(since=None, token=None).to_query() == {}
+    assert ws_url("http://h:1", 7).endswith("/ws?" + urlencode(WsQuery(since=7).to_query()))
