@@ -151,29 +151,6 @@ class FlowdeskState:
         self.jobs[flow_id] = fresh
         return [JobsLoaded(flow_id)]
 
-    def merge_jobs(self, flow_id: str, jobs: Iterable[FlowJobResponse]) -> list[Change]:
-        """Apply a fresh snapshot of a tracked flow job by job (REST polling).
-
-        Unlike :meth:`load_jobs` this reports each changed job, so a polled
-        tree repaints only what changed; a different set of jobs (the tree
-        changed shape) is a full reload. Untracked flows are ignored.
-        """
-        old = self.jobs.get(flow_id)
-        if old is None:
-            return []
-        incoming = {job.job_id: job for job in jobs}
-        if incoming.keys() != old.keys():
-            return self.load_jobs(flow_id, incoming.values())
-        changes: list[Change] = []
-        for job in incoming.values():
-            previous = old[job.job_id]
-            if job == previous or not _newer_or_same(job.updated_at, previous.updated_at):
-                continue
-            old[job.job_id] = job
-            changes.extend(_finished(job, previous))
-            changes.append(JobChanged(job, previous))
-        return changes
-
     def forget_flows(self) -> list[Change]:
         """Drop every flow (before a full reload after ``resync``)."""
         removed: list[Change] = [FlowRemoved(flow_id) for flow_id in self.flows]

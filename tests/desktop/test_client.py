@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from realserver import real_server, wait_finished, wait_stuck
 
+from backend.api.hub import HUB
 from backend.schemas import EventMessage, FlowCreatedMessage, FlowStatus, JobState
 from desktop.client.errors import ApiError, AuthError, ConnectionFailed, NotFoundError
 from desktop.client.rest import RestClient
@@ -131,7 +132,7 @@ class Recorder:
         return [m.data.name for m in self.messages if isinstance(m, FlowCreatedMessage)]
 
     async def until(self, predicate: Callable[[], object]) -> None:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             while not predicate():
                 self.event.clear()
                 await self.event.wait()
@@ -190,7 +191,10 @@ async def test_resync_when_since_is_older_than_the_retained_log(tmp_path: Path) 
         for i in range(3):
             flow = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": i})
             await wait_finished(api, flow.id)
-        await asyncio.sleep(0.3)  # a pruning round
+        hub = server.runner.app[HUB]
+        async with asyncio.timeout(20):
+            while hub.stats.pruned < 2:  # the oldest events are gone
+                await asyncio.sleep(0.05)
         rec = Recorder()
         client = live(server.url, server.token, rec, since=0)
         client.start()

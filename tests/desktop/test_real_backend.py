@@ -5,9 +5,7 @@ The backend runs in the test's loop exactly as ``flowdesk`` starts it
 file in ``tmp_path``, the example tasks (echo, sleep, sum, fail) running in
 the in-process worker, on the private Redis of ``redis_url`` or on the
 in-memory broker. Flows really run; the window learns about them through the
-public REST + websocket interface, the same way it does in production (the
-REST polling fallback for servers without ``/ws`` is tested in
-``test_window.py``).
+public REST + websocket interface, the same way it does in production.
 """
 
 from __future__ import annotations
@@ -260,9 +258,15 @@ def test_dropped_websocket_resumes_mid_flow(
             controller = window.controller
             flow = await api.create_flow(SUM_FLOW)
             await show_only_flow(window, flow.id, 5)
-            for _ in range(3):  # drop the socket while jobs change
-                await controller.live.drop()
-                await until(lambda: controller.link.state is LinkState.CONNECTED, "reconnect")
+            live = controller.live
+            for n in range(2, 5):  # drop the socket while jobs change
+                await live.drop()
+                # wait for the new socket, not the state: right after the drop the
+                # link may not have noticed yet and still reads CONNECTED
+                await until(
+                    lambda n=n: live.connections == n and live.status.state is LinkState.CONNECTED,
+                    "reconnect",
+                )
                 await asyncio.sleep(0.1)
             root = flow.root_job_id
             await until(lambda: node_status(window, root) is JobState.COMPLETED, "root done")
