@@ -9,7 +9,11 @@ client mistake ever becomes a 500 or a traceback::
     ├── MigrationError          database newer than this code, or a broken migration
     ├── ClientError             the caller's fault; carries an HTTP status
     │   ├── ValidationError     400/422: a field is wrong; ``path`` names it
+    │   ├── BadBody             400: the body cannot be read (e.g. bad gzip)
+    │   ├── BadJson             400: the body is not JSON
     │   ├── PayloadTooLarge     413
+    │   ├── UnsupportedMediaType 415: not application/json, or an unknown coding
+    │   ├── UpgradeRequired     426: /ws without a websocket upgrade
     │   ├── Unauthorized        401: missing, malformed or revoked token
     │   ├── NotFound            404: absent, or owned by someone else
     │   └── Conflict            409: duplicate job id, delete of a running flow, ...
@@ -40,6 +44,7 @@ class ClientError(FlowdeskError):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None  # response headers the status calls for
 
     def __init__(self, message: str, *, path: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -84,6 +89,22 @@ class BadJson(ClientError):
     code = "invalid_json"
 
 
+class BadBody(ClientError):
+    status = 400
+    code = "invalid_body"
+
+
+class UnsupportedMediaType(ClientError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class UpgradeRequired(ClientError):
+    status = 426
+    code = "upgrade_required"
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade"}
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     code = "payload_too_large"
@@ -92,6 +113,7 @@ class PayloadTooLarge(ClientError):
 class Unauthorized(ClientError):
     status = 401
     code = "unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
 
 
 class NotFound(ClientError):

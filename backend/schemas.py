@@ -20,11 +20,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import SkipJsonSchema
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema
 
 from backend.domain.models import Flow, Job, JobLog, StuckInfo
 
@@ -36,29 +39,64 @@ JsonValue = Any
 
 
 class WireModel(BaseModel):
+    """A request model: unknown fields refused, and types strict (``"3"`` is not
+    an integer and ``0`` is not a boolean), exactly as the document declares."""
+
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
     )
+
+
+def _integral(value: object) -> object:
+    # JSON Schema's `integer` includes 3.0 (a number with no fraction); strict
+    # mode alone would refuse it, and a string or a boolean stays refused.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+"""An integer in a request body: a JSON number without a fraction, never a string or bool."""
+
+MAX_BACKOFF_MS = 7 * 24 * 3600 * 1000
 
 
 class BackoffSpec(WireModel):
     type: Literal["fixed", "exponential"] = "fixed"
-    delay: Annotated[int, Field(ge=0, le=7 * 24 * 3600 * 1000)] = 0
+    delay: Annotated[JsonInt, Field(ge=0, le=MAX_BACKOFF_MS)] = 0
     jitter: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class _BackoffForms:
+    """Documents ``backoff``'s two forms; validation turns the number into the object
+    (see ``JobOpts._number_is_fixed``), so error paths never carry union tags."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        number = {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_BACKOFF_MS,
+            "description": "a fixed backoff of this many milliseconds",
+        }
+        forms = schema.pop("anyOf", None) or [dict(schema)]
+        return {**{k: v for k, v in schema.items() if k != "$ref"}, "anyOf": [number, *forms]}
 
 
 class JobOpts(WireModel):
     """BullMQ-compatible job options (DESIGN.md's table)."""
 
-    attempts: Annotated[int, Field(ge=1, le=1000)] = 1
-    backoff: BackoffSpec | None = Field(
+    attempts: Annotated[JsonInt, Field(ge=1, le=1000)] = 1
+    backoff: Annotated[BackoffSpec | None, _BackoffForms()] = Field(
         default=None,
         description="a number (ms, fixed) or {type: fixed|exponential, delay, jitter?}",
     )
-    delay: Annotated[int, Field(ge=0, le=365 * 24 * 3600 * 1000)] = 0
-    priority: Annotated[int, Field(ge=0, le=2_097_152)] = 0
-    timeout: Annotated[int, Field(gt=0, le=7 * 24 * 3600 * 1000)] | None = None
-    job_id: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s/?#]+$")] | None = (
+    delay: Annotated[JsonInt, Field(ge=0, le=365 * 24 * 3600 * 1000)] = 0
+    priority: Annotated[JsonInt, Field(ge=0, le=2_097_152)] = 0
+    timeout: Annotated[JsonInt, Field(gt=0, le=7 * 24 * 3600 * 1000)] | None = None
+    job_id: Annotated[str, Field(min_length=1, max_length=256, pattern=JOB_ID_PATTERN)] | None = (
         None
     )
     fail_parent_on_failure: bool = False
@@ -70,10 +108,18 @@ class JobOpts(WireModel):
     @classmethod
     def _number_is_fixed(cls, value: object) -> object:
         # BullMQ accepts a bare number for a fixed backoff; normalising it here
-        # keeps error paths free of union tags (``backoff.int``).
+        # keeps error paths and messages free of union tags and class names.
+        if value is None or isinstance(value, dict | BackoffSpec):
+            return value
+        value = _integral(value)
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= MAX_BACKOFF_MS:
+                raise ValueError(f"backoff must be between 0 and {MAX_BACKOFF_MS} milliseconds")
             return {"type": "fixed", "delay": value}
-        return value
+        raise ValueError(
+            "backoff must be a whole number of milliseconds or an object "
+            "{type: fixed|exponential, delay, jitter?}"
+        )
 
     @model_validator(mode="after")
     def _one_failure_policy(self) -> JobOpts:
@@ -92,7 +138,15 @@ class JobOpts(WireModel):
         return self
 
 
-Name = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S")]
+# Whitespace in either regex dialect: Python's ``\s`` (str.isspace: also \x1c-\x1f,
+# \x85) and ECMA-262's, which JSON Schema patterns use (also \ufeff). ``\S``
+# differs between the two, so the check and the document share this explicit
+# class, which the server's (Rust), Python's and ECMA-262's regex read alike.
+SPACE_CHARS = r"\x09-\x0d\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+NAME_PATTERN = f"[^{SPACE_CHARS}]"  # somewhere a character that is not whitespace
+JOB_ID_PATTERN = f"^[^{SPACE_CHARS}/?#]+$"
+
+Name = Annotated[str, Field(min_length=1, max_length=1000, pattern=NAME_PATTERN)]
 
 
 class FlowJobData(WireModel):
@@ -134,6 +188,40 @@ class OutModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
 
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""An RFC 3339 time in UTC with milliseconds, as :func:`iso` writes it."""
+
+
+class JobError(OutModel):
+    """Why a job failed: the same three fields whoever failed it."""
+
+    type: str = Field(
+        description="the exception's class name, or one of the server's own: TimeoutError, "
+        "Stalled, ChildFailed, UnknownTask, Cancelled, ResultNotSerializable, ResultTooLarge"
+    )
+    message: str
+    traceback: str = Field(
+        description="the task's traceback, with file paths relative to the worker's import "
+        "roots (no install paths); empty when the server failed the job"
+    )
+    child_job_id: str | None = Field(
+        default=None, description="the child whose failure failed this job (failParentOnFailure)"
+    )
+
+    @classmethod
+    def of(cls, raw: JsonValue) -> JobError | None:
+        if raw is None:
+            return None
+        obj = raw if isinstance(raw, dict) else {"message": str(raw)}
+        child = obj.get("childJobId")
+        return cls(
+            type=str(obj.get("type") or "Error"),
+            message=str(obj.get("message") or ""),
+            traceback=str(obj.get("traceback") or ""),
+            child_job_id=None if child is None else str(child),
+        )
+
+
 class Stuck(OutModel):
     job_id: str
     reason: str
@@ -148,9 +236,9 @@ class FlowResponse(OutModel):
     name: str
     status: FlowStatus
     root_job_id: str
-    created_at: str
-    updated_at: str
-    finished_at: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    finished_at: Timestamp | None = None
     counts: dict[str, int] = Field(description="job count per state")
     total: int
     stuck: Stuck | None = Field(
@@ -175,7 +263,8 @@ class FlowResponse(OutModel):
 
 
 class FlowJobResponse(OutModel):
-    id: str
+    """A job. ``jobId`` is its one identifier: every route and reference uses it."""
+
     job_id: str
     flow_id: str
     parent_id: str | None
@@ -185,20 +274,19 @@ class FlowJobResponse(OutModel):
     opts: dict[str, JsonValue]
     status: JobState
     result: JsonValue = None
-    error: JsonValue = None
-    children: list[str]
+    error: JobError | None = None
+    children: list[str] = Field(description="the children's jobIds, in request order")
     attempts_made: int
     progress: JsonValue = None
-    created_at: str
-    updated_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    run_at: str | None = None
+    created_at: Timestamp
+    updated_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    run_at: Timestamp | None = None
 
     @classmethod
     def of(cls, job: Job) -> FlowJobResponse:
         return cls(
-            id=job.id,
             job_id=job.job_id,
             flow_id=job.flow_id,
             parent_id=job.parent_id,
@@ -208,7 +296,7 @@ class FlowJobResponse(OutModel):
             opts=job.opts.to_json(),
             status=job.status,
             result=job.result,
-            error=job.error,
+            error=JobError.of(job.error),
             children=list(job.children),
             attempts_made=job.attempts_made,
             progress=job.progress,
@@ -226,9 +314,16 @@ class FlowTreeNode(FlowJobResponse):
     nodes: list[FlowTreeNode] = Field(default_factory=list)
 
 
+CURSOR_PATTERN = r"^[0-9a-f]{1,15}$"
+"""Every string of this shape is a position in the list (opaque, but checkable)."""
+
+
 class FlowPage(OutModel):
     items: list[FlowResponse]
-    next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
+    next_cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | None = Field(
+        description="an opaque cursor: pass it unchanged as ?cursor= for the next page; "
+        "null on the last page"
+    )
 
 
 class JobList(OutModel):
@@ -264,7 +359,7 @@ class HealthResponse(OutModel):
 class JobLogEntry(OutModel):
     attempt: int
     message: str
-    created_at: str
+    created_at: Timestamp
 
     @classmethod
     def of(cls, entry: JobLog) -> JobLogEntry:
@@ -296,6 +391,17 @@ _DECIMAL = re.compile(r"-?[0-9]+")
 QueryInt = Annotated[int, BeforeValidator(_decimal)]
 
 
+class OpenApiDocument(OutModel):
+    """``GET /openapi.json``: an OpenAPI 3.1 document (this one)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, JsonValue]
+    paths: dict[str, JsonValue]
+    components: dict[str, JsonValue]
+
+
 class QueryModel(BaseModel):
     """The query parameters one route accepts, declared once.
 
@@ -325,11 +431,11 @@ class FlowListQuery(QueryModel):
 
     limit: Annotated[QueryInt, Field(ge=1, le=200, description="page size")] = 50
     cursor: Annotated[
-        Annotated[str, Field(min_length=1)] | SkipJsonSchema[None],
+        Annotated[str, Field(min_length=1, pattern=CURSOR_PATTERN)] | SkipJsonSchema[None],
         Field(
             description=(
                 "an opaque cursor: the `nextCursor` of the previous page, passed back "
-                "unchanged; its contents are not part of the API"
+                "unchanged; what it encodes is not part of the API"
             ),
         ),
     ] = None
@@ -364,8 +470,8 @@ class WorkerResponse(OutModel):
     pid: int
     queues: list[str]
     tasks: list[str]
-    started_at: str
-    heartbeat_at: str
+    started_at: Timestamp
+    heartbeat_at: Timestamp
 
 
 class WorkerList(OutModel):

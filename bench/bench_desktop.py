@@ -70,7 +70,6 @@ def make_tree(n: int, seed: int = 1) -> dict[str, FlowJobResponse]:
     for i in range(n):
         jid = f"j{i}"
         jobs[jid] = FlowJobResponse(
-            id=jid,
             job_id=jid,
             flow_id="bench",
             parent_id=None if i == 0 else f"j{parent[i]}",

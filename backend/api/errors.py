@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from backend.errors import ClientError, Unauthorized
+from backend.errors import ClientError
 
 log = logging.getLogger("backend.api")
 
@@ -45,8 +45,7 @@ def error_response(
 
 
 def client_error_response(exc: ClientError) -> web.Response:
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-    return web.json_response(exc.to_json(), status=exc.status, headers=headers)
+    return web.json_response(exc.to_json(), status=exc.status, headers=exc.headers)
 
 
 def http_error_response(exc: web.HTTPException) -> web.Response:

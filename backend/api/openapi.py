@@ -28,17 +28,31 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 _OP_ID = re.compile(r"[^A-Za-z0-9]+")
 
 _ERROR_TEXT = {
-    400: "The body is not valid JSON (`invalid_json`).",
+    400: (
+        "The request cannot be read: the body is not valid JSON or holds a number no "
+        "64-bit float holds (`invalid_json`), its Content-Encoding does not decode "
+        "(`invalid_body`), or a websocket handshake is malformed (`bad_request`)."
+    ),
     401: "Missing, malformed, unknown or revoked bearer token (`unauthorized`).",
     404: "Not found, or owned by another user (`not_found`).",
     405: "Method not allowed for this path (`method_not_allowed`).",
     409: "Conflict: a duplicate `jobId`, or the flow has active jobs.",
     413: "The body exceeds `max_body_bytes` (`payload_too_large`).",
+    415: (
+        "The body is not sent as `Content-Type: application/json` "
+        "(`unsupported_media_type`), or in a Content-Encoding other than gzip or deflate "
+        "(`unsupported_content_encoding`)."
+    ),
     422: (
         "A field or query parameter is invalid, or a query parameter is not one this "
         "route accepts; `path` names it (`query.NAME` for query parameters)."
     ),
+    426: "Not a websocket handshake: upgrade with `Upgrade: websocket` (`upgrade_required`).",
     500: "Unexpected server error (`internal_error`); details are in the server log.",
+}
+_ERROR_HEADERS = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string", "const": "Bearer"}}},
+    426: {"Upgrade": {"schema": {"type": "string", "const": "websocket"}}},
 }
 _SUCCESS_TEXT = {
     101: "Switching protocols: the websocket is open",
@@ -143,6 +157,8 @@ def _operation(method: str, path: str, op: Operation, refs: dict[Any, Any]) -> d
         statuses.add(401)
     for status in sorted(statuses):
         responses[str(status)] = {"description": _ERROR_TEXT[status], "content": _json(error_ref)}
+        if status in _ERROR_HEADERS:
+            responses[str(status)]["headers"] = _ERROR_HEADERS[status]
     doc: dict[str, Any] = {
         "operationId": method.lower() + _OP_ID.sub("_", path).rstrip("_"),
         "summary": op.summary,

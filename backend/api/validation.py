@@ -1,7 +1,8 @@
 """Turn a request body into a validated flow tree, or a precise client error.
 
 The order of checks is the order of the failure modes a client can hit:
-body size (413), JSON syntax (400), nesting too deep for the JSON decoder
+media type and content coding (415), body size (413), a body that cannot be
+decoded (400), JSON syntax and numbers no double holds (400), nesting too deep for the JSON decoder
 (422), then the tree, node by node. The tree is walked with an explicit stack
 and each node is validated on its own with ``FlowNode``: a recursive pydantic
 model would hit pydantic's recursion limit on deep chains, and one node at a
@@ -12,6 +13,7 @@ time is also what lets an error name its full path
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,7 +28,14 @@ from backend.domain.models import (
     JobOptions,
 )
 from backend.domain.tree import JobSpec
-from backend.errors import BadJson, Conflict, PayloadTooLarge, ValidationError
+from backend.errors import (
+    BadBody,
+    BadJson,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationError,
+)
 from backend.schemas import FlowNode, JobOpts
 from backend.settings import Settings
 
@@ -46,12 +55,21 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        # 1e400 is valid JSON syntax, but no double holds it: stored, it would
+        # become Infinity, which JSON cannot carry back out.
+        raise ValueError(f"the number {text[:40]} is too large for a 64-bit float")
+    return value
+
+
 def parse_json(raw: bytes) -> JSON:
     """Decode a body; syntax errors are 400, nesting beyond the decoder's reach 422."""
     if not raw.strip():
         raise BadJson("request body is empty; expected a JSON object")
     try:
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError as exc:
         raise ValidationError("JSON nesting is too deep to decode", code="json_too_deep") from exc
     except (ValueError, UnicodeDecodeError) as exc:
@@ -77,8 +95,28 @@ def _reject_lone_surrogates(value: JSON) -> None:
         ) from None
 
 
+# What aiohttp decodes (it passes other codings through undecoded, as if identity).
+_CONTENT_CODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+
+
+def check_media_type(request: web.Request) -> None:
+    """Only ``application/json`` bodies, in a content coding the server decodes: else 415."""
+    if request.headers.get("Content-Type") is None or request.content_type != "application/json":
+        got = request.headers.get("Content-Type", "none")
+        raise UnsupportedMediaType(
+            f"the body must be JSON sent as Content-Type: application/json (got {got})"
+        )
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in _CONTENT_CODINGS:
+        raise UnsupportedMediaType(
+            f"unsupported Content-Encoding {coding!r}; send gzip, deflate or none",
+            code="unsupported_content_encoding",
+        )
+
+
 async def read_json(request: web.Request, settings: Settings) -> JSON:
-    """Read and decode the body, enforcing ``max_body_bytes``."""
+    """Read and decode the body, enforcing the media type and ``max_body_bytes``."""
+    check_media_type(request)
     if request.content_length is not None and request.content_length > settings.max_body_bytes:
         raise PayloadTooLarge(
             f"request body is {request.content_length} bytes; the limit is "
@@ -89,6 +127,11 @@ async def read_json(request: web.Request, settings: Settings) -> JSON:
     except web.HTTPRequestEntityTooLarge as exc:
         raise PayloadTooLarge(
             f"request body exceeds the limit of {settings.max_body_bytes} bytes"
+        ) from exc
+    except web.RequestPayloadError as exc:
+        # e.g. Content-Encoding: gzip on a body that is not gzip
+        raise BadBody(
+            f"request body could not be read: {exc.args[0] if exc.args else exc}"
         ) from exc
     return parse_json(raw)
 
@@ -104,12 +147,28 @@ def join_path(base: str, loc: Sequence[int | str]) -> str:
     return out
 
 
+# pydantic's wording for these names Python types or model classes
+# ("a valid dictionary or instance of JobOpts"); the API speaks JSON.
+_JSON_WORDS = {
+    "model_type": "Input should be a JSON object",
+    "model_attributes_type": "Input should be a JSON object",
+    "dict_type": "Input should be a JSON object",
+    "list_type": "Input should be a JSON array",
+    "int_type": "Input should be an integer",
+    "int_from_float": "Input should be an integer",
+    "float_type": "Input should be a number",
+    "bool_type": "Input should be true or false",
+    "string_type": "Input should be a string",
+    "extra_forbidden": "Unknown field: the request schema has no such field",
+}
+
+
 def _from_pydantic(node_path: str, exc: pydantic.ValidationError) -> ValidationError:
     errors = [
         {
             "path": join_path(node_path, err["loc"]),
             "code": err["type"],
-            "message": err["msg"].removeprefix("Value error, "),
+            "message": _JSON_WORDS.get(err["type"], err["msg"].removeprefix("Value error, ")),
         }
         for err in exc.errors(include_url=False)
     ]

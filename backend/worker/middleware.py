@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import traceback
 from typing import Any
 
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
@@ -28,6 +27,7 @@ from backend.worker.protocol import (
     WorkerEvent,
 )
 from backend.worker.runtime import StopReason, WorkerRuntime, now_ms
+from backend.worker.tracebacks import portable_traceback
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def describe_error(message: TaskiqMessage, result: TaskiqResult[Any]) -> ErrorIn
     error = result.error
     if error is None:
         return ErrorInfo("Error", "the task failed without an exception")
-    text = "".join(traceback.format_exception(error))
+    text = portable_traceback(error)
     limit = timeout_of(message)
     if (
         isinstance(error, TimeoutError)

@@ -27,6 +27,7 @@ from backend.schemas import (
     FlowResponse,
     FlowStatus,
     JobDetail,
+    JobError,
     JobLogEntry,
     JobState,
 )
@@ -56,17 +57,15 @@ def moment(iso: str | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
 
 
-def error_text(error: object) -> str:
-    """An error object as message first, then the traceback, then the rest."""
-    if not isinstance(error, dict):
-        return to_text(error)
-    head = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    rest = {k: v for k, v in error.items() if k not in ("type", "message", "traceback")}
-    parts = [head]
-    if error.get("traceback"):
-        parts.append(str(error["traceback"]).rstrip())
-    if rest:
-        parts.append(to_text(rest))
+def error_text(error: JobError | None) -> str:
+    """An error as message first, then the child it came from, then the traceback."""
+    if error is None:
+        return ""
+    parts = [f"{error.type}: {error.message}"]
+    if error.child_job_id is not None:
+        parts.append(f"(failed child: {error.child_job_id})")
+    if error.traceback:
+        parts.append(error.traceback.rstrip())
     return "\n\n".join(parts)
 
 

@@ -52,7 +52,6 @@ def flow_of(fid: str = "f1", ms: int = 1, **kw: Any) -> FlowResponse:
 
 def job_of(jid: str, ms: int = 1, fid: str = "f1", **kw: Any) -> FlowJobResponse:
     base: dict[str, Any] = {
-        "id": jid,
         "job_id": jid,
         "flow_id": fid,
         "parent_id": None,

@@ -12,7 +12,6 @@ from desktop.widgets.node_item import FADE_SECONDS, blend
 
 def job(job_id: str, parent: str | None, children: tuple[str, ...] = ()) -> FlowJobResponse:
     return FlowJobResponse(
-        id=job_id,
         job_id=job_id,
         flow_id="f",
         parent_id=parent,

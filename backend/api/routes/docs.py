@@ -13,6 +13,7 @@ from aiohttp import web
 
 from backend.api.context import OPENAPI_DOC
 from backend.api.spec import operation
+from backend.schemas import OpenApiDocument
 
 routes = web.RouteTableDef()
 
@@ -22,7 +23,7 @@ DOCS_PAGE = Path(__file__).resolve().parent.parent / "static" / "docs.html"
 
 
 @routes.get("/openapi.json")
-@operation("This OpenAPI 3.1 document", tag="meta", responses={200: None}, auth=False)
+@operation("This OpenAPI 3.1 document", tag="meta", responses={200: OpenApiDocument}, auth=False)
 async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(request.app[OPENAPI_DOC])
 

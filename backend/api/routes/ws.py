@@ -19,6 +19,7 @@ from backend.api.hub import HUB
 from backend.api.query import query_of
 from backend.api.spec import operation
 from backend.api.ws import Connection
+from backend.errors import UpgradeRequired
 from backend.schemas import WsQuery
 
 routes = web.RouteTableDef()
@@ -30,6 +31,7 @@ _DESCRIPTION = (
     "every stored event after that seq is replayed first; if it is older than the retained "
     'log the first message is `{"type": "resync", "seq": N}`: reload through REST. '
     'Client messages: `{"type": "subscribe" | "unsubscribe", "flowId": ...}`. '
+    "A request without the websocket upgrade is answered 426 with `Upgrade: websocket`. "
     "See docs/websocket.md."
 )
 
@@ -39,11 +41,15 @@ _DESCRIPTION = (
     "Live events (websocket)",
     tag="live",
     responses={101: None},
-    errors=(422,),
+    errors=(400, 426),
     query=WsQuery,
     description=_DESCRIPTION,
 )
 async def websocket(request: web.Request) -> web.WebSocketResponse:
+    if request.headers.get("Upgrade", "").strip().lower() != "websocket":
+        raise UpgradeRequired(
+            "GET /ws opens a websocket: send the upgrade handshake (Upgrade: websocket)"
+        )
     settings = request.app[SETTINGS]
     hub = request.app[HUB]
     user = current_user(request)
