@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from aiohttp import web
 from redis.asyncio import Redis
@@ -24,7 +25,7 @@ from backend.api.app import create_app, request_line_limit
 from backend.api.routes.execution import EXECUTION, execution_ctx
 from backend.api.routes.execution import routes as execution_routes
 from backend.errors import NotFound
-from backend.settings import Settings
+from backend.settings import Settings, load_settings
 from backend.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,22 @@ async def redis_reachable(url: str, wait_s: float = 1.0) -> bool:
 
 
 async def start_embedded(
-    settings: Settings, *, tasks: Sequence[str] = EXAMPLE_TASKS, port: int = 0
+    settings: Settings | None = None,
+    *,
+    tasks: Sequence[str] = EXAMPLE_TASKS,
+    port: int = 0,
+    db: Path | None = None,
 ) -> EmbeddedServer:
-    """Start the backend in this event loop on ``127.0.0.1:port`` (0: any free port)."""
+    """Start the backend in this event loop on ``127.0.0.1:port`` (0: any free port).
+
+    ``settings`` default to the user's (``load_settings()``), so the desktop
+    needs nothing of the backend but this function; ``db`` puts the database
+    elsewhere (the demo screenshot uses a scratch one).
+    """
+    if settings is None:
+        settings = load_settings()
+    if db is not None:
+        settings = replace(settings, db=db)
     use_redis = not settings.in_memory_broker and await redis_reachable(settings.redis_url)
     settings = replace(
         settings,

@@ -32,7 +32,11 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 
-from backend.domain.models import Flow, FlowStatus, Job, JobLog, JobState, StuckInfo
+from backend.domain.models import Flow, Job, JobLog, StuckInfo
+
+# Re-exported: the states are part of the wire, and clients import only this module.
+from backend.domain.models import FlowStatus as FlowStatus  # noqa: PLC0414
+from backend.domain.models import JobState as JobState  # noqa: PLC0414
 
 JsonValue = Any
 
@@ -493,3 +497,106 @@ class WorkerResponse(OutModel):
 
 class WorkerList(OutModel):
     items: list[WorkerResponse]
+
+
+# --- websocket messages (docs/websocket.md) --------------------------------------
+#
+# The backend splices stored payloads into frames without decoding them
+# (``backend.api.ws_frames``), so these models are what the frames *mean*:
+# clients parse every frame with them, and the tests hold the server to them.
+
+
+class FlowCreatedMessage(OutModel):
+    type: Literal["flow:created"]
+    seq: int
+    data: FlowResponse
+
+
+class FlowUpdatedMessage(OutModel):
+    type: Literal["flow:updated"]
+    seq: int
+    data: FlowResponse
+
+
+class FlowJobUpdatedMessage(OutModel):
+    type: Literal["flow:job:updated"]
+    seq: int
+    data: FlowJobResponse
+
+
+class FlowRef(OutModel):
+    id: str
+
+
+class FlowDeletedMessage(OutModel):
+    type: Literal["flow:deleted"]
+    seq: int
+    data: FlowRef
+
+
+class ResyncReason(OutModel):
+    reason: str
+
+
+class ResyncMessage(OutModel):
+    """Reload through REST; the stream continues after ``seq``."""
+
+    type: Literal["resync"]
+    seq: int
+    data: ResyncReason | None = None
+
+
+class SubscriptionState(OutModel):
+    flow_ids: list[str] | None
+    excluded_flow_ids: list[str]
+
+
+class SubscriptionMessage(OutModel):
+    type: Literal["subscription"]
+    data: SubscriptionState
+
+
+class WsErrorDetail(OutModel):
+    code: str
+    message: str
+
+
+class WsErrorMessage(OutModel):
+    type: Literal["error"]
+    data: WsErrorDetail
+
+
+EventMessage = Annotated[
+    FlowCreatedMessage | FlowUpdatedMessage | FlowJobUpdatedMessage | FlowDeletedMessage,
+    Field(discriminator="type"),
+]
+"""A message carrying one event of the log: the ones with a ``seq`` to resume from."""
+
+ServerMessage = Annotated[
+    FlowCreatedMessage
+    | FlowUpdatedMessage
+    | FlowJobUpdatedMessage
+    | FlowDeletedMessage
+    | ResyncMessage
+    | SubscriptionMessage
+    | WsErrorMessage,
+    Field(discriminator="type"),
+]
+
+
+class BatchMessage(OutModel):
+    """Several messages in one frame, in ``seq`` order."""
+
+    type: Literal["batch"]
+    items: list[ServerMessage]
+
+
+ServerFrame = Annotated[ServerMessage | BatchMessage, Field(discriminator="type")]
+"""One websocket text frame from the server: a message or a batch of them."""
+
+
+class ClientMessage(WireModel):
+    """``subscribe`` / ``unsubscribe`` one flow, or (without ``flowId``) all of them."""
+
+    type: Literal["subscribe", "unsubscribe"]
+    flow_id: Annotated[str, Field(min_length=1)] | None = None

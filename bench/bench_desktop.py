@@ -31,7 +31,18 @@ import qasync
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from desktop.client.records import FlowInfo, FlowStatus, JobInfo, JobState, ServerMessage
+from backend.schemas import (
+    EventMessage,
+    FlowJobResponse,
+    FlowJobUpdatedMessage,
+    FlowResponse,
+    FlowStatus,
+    JobState,
+    ResyncMessage,
+    SubscriptionMessage,
+    WsErrorMessage,
+)
+from desktop.client.wire import parse_frame
 from desktop.compat import protect_none
 from desktop.layout import layout
 from desktop.models.flow_list import FlowListModel
@@ -41,7 +52,7 @@ from desktop.views.flow_tree import FlowTreeView
 STAMP = "2026-01-01T00:00:00.000+00:00"
 
 
-def make_tree(n: int, seed: int = 1) -> dict[str, JobInfo]:
+def make_tree(n: int, seed: int = 1) -> dict[str, FlowJobResponse]:
     """A random tree of ``n`` jobs, at most 8 children each, a few hundred deep."""
     rng = random.Random(seed)
     kids: dict[int, list[int]] = {0: []}
@@ -58,15 +69,14 @@ def make_tree(n: int, seed: int = 1) -> dict[str, JobInfo]:
     jobs = {}
     for i in range(n):
         jid = f"j{i}"
-        jobs[jid] = JobInfo(
-            id=jid,
+        jobs[jid] = FlowJobResponse(
             job_id=jid,
             flow_id="bench",
             parent_id=None if i == 0 else f"j{parent[i]}",
             name=rng.choice(["echo", "sleep", "sum", "fail", "http"]),
             queue_name=rng.choice(["jobQueue", "webhooks", "schedQueue", "flowQueue"]),
             status=JobState.WAITING_CHILDREN if kids[i] else JobState.WAITING,
-            children=tuple(f"j{c}" for c in kids[i]),
+            children=[f"j{c}" for c in kids[i]],
             attempts_made=0,
             created_at=STAMP,
             updated_at=STAMP,
@@ -99,30 +109,27 @@ class TickMonitor:
         return max(self.gaps) * 1000, statistics.median(self.gaps) * 1000
 
 
-def update_message(jobs: dict[str, JobInfo], seq: int, rng: random.Random) -> ServerMessage:
+def update_message(jobs: dict[str, FlowJobResponse], seq: int, rng: random.Random) -> EventMessage:
+    """One ``flow:job:updated`` frame as the server sends it, parsed as the window parses it."""
     job = jobs[f"j{rng.randrange(len(jobs))}"]
     status = rng.choice([JobState.ACTIVE, JobState.COMPLETED, JobState.FAILED])
     stamp = (
         f"2026-01-01T{seq // 3_600_000 % 24:02d}:{seq // 60_000 % 60:02d}:"
         f"{seq // 1000 % 60:02d}.{seq % 1000:03d}+00:00"
     )
-    data = {
-        "id": job.id,
-        "jobId": job.job_id,
-        "flowId": "bench",
-        "parentId": job.parent_id,
-        "name": job.name,
-        "queueName": job.queue_name,
-        "status": status.value,
-        "children": list(job.children),
-        "attemptsMade": 1,
-        "createdAt": STAMP,
-        "updatedAt": stamp,
-        "opts": {"attempts": 3},
-        "progress": rng.randrange(100),
-        "result": {"ok": True} if status is JobState.COMPLETED else None,
-    }
-    return ServerMessage("flow:job:updated", seq, data)
+    data = job.model_copy(
+        update={
+            "status": status,
+            "attempts_made": 1,
+            "updated_at": stamp,
+            "progress": rng.randrange(100),
+            "result": {"ok": True} if status is JobState.COMPLETED else None,
+        }
+    )
+    frame = FlowJobUpdatedMessage(type="flow:job:updated", seq=seq, data=data)
+    [message] = parse_frame(frame.model_dump_json(by_alias=True))
+    assert not isinstance(message, ResyncMessage | SubscriptionMessage | WsErrorMessage)
+    return message
 
 
 async def bench_size(n: int, seconds: float, rate: int, monitor: TickMonitor) -> None:
@@ -189,16 +196,16 @@ async def bench_size(n: int, seconds: float, rate: int, monitor: TickMonitor) ->
 KEEP: list[FlowTreeView] = []
 
 
-def flow_info(i: int, updated: int = 0) -> FlowInfo:
+def flow_info(i: int, updated: int = 0) -> FlowResponse:
     created = f"2026-01-01T{i // 3_600_000 % 24:02d}:{i // 60_000 % 60:02d}:{i // 1000 % 60:02d}"
-    return FlowInfo(
+    return FlowResponse(
         id=f"f{i}",
         name=f"flow {i}",
         status=FlowStatus.ACTIVE,
         root_job_id=f"r{i}",
         created_at=f"{created}.{i % 1000:03d}+00:00",
         updated_at=f"2026-01-02T00:00:00.{updated:03d}+00:00",
-        counts={"completed": updated % 5, "waiting": 5 - updated % 5},
+        counts={JobState.COMPLETED.value: updated % 5, JobState.WAITING.value: 5 - updated % 5},
         total=5,
     )
 

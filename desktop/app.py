@@ -16,7 +16,7 @@ import logging
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import qasync
@@ -99,9 +99,7 @@ async def connect(target: Target, args: argparse.Namespace, scratch: Path) -> En
     if args.demo:
         # A demo screenshot must look the same on every machine and must not
         # add flows to the operator's own embedded database.
-        from backend.settings import load_settings
-
-        return await start_embedded(replace(load_settings(), db=scratch / "demo.db"))
+        return await start_embedded(db=scratch / "demo.db")
     return await start_embedded()
 
 

@@ -37,8 +37,12 @@ class Endpoint:
         return "remote" if self.mode == "remote" else f"embedded ({self.mode})"
 
 
-async def start_embedded(settings: Any = None) -> Endpoint:
-    """Start the in-process backend; raise with a clear message if it cannot."""
+async def start_embedded(settings: Any = None, *, db: Path | None = None) -> Endpoint:
+    """Start the in-process backend; raise with a clear message if it cannot.
+
+    ``settings`` (the backend's, for tests) default to the user's; ``db``
+    puts the database elsewhere.
+    """
     try:
         start = importlib.import_module("backend.embedded").start_embedded
     except (ImportError, AttributeError) as exc:
@@ -47,11 +51,7 @@ async def start_embedded(settings: Any = None) -> Endpoint:
             f"({exc}). Start a server with `backend serve` and use "
             "`flowdesk --remote URL --token TOKEN`."
         ) from exc
-    if settings is None:
-        from backend.settings import load_settings
-
-        settings = load_settings()
-    server = await start(settings)
+    server = await start(settings, db=db)
     return Endpoint(server.url, server.token, server.mode, server.close)
 
 

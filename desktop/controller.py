@@ -6,14 +6,12 @@ re-emitted as Qt signals for the views (``jobChanged``, ``jobsLoaded``,
 ``alert``). User intents arrive as plain method calls and run as asyncio
 tasks on the qasync loop, so no slot ever blocks on the network. Failures of
 those tasks are reported through ``failed`` (shown in the status bar), never
-raised into Qt.
+raised into Qt: a client error (unreachable, refused, or an answer the wire
+models refuse) as itself, anything else as an internal error.
 
-When the server has no websocket (the link reports ``UNSUPPORTED``), a
-:class:`Poller` re-reads the first page of flows and the shown flow's tree
-every ``POLL_INTERVAL`` seconds and feeds them through the same state object,
-so the window stays current, only less promptly; the link is then shown as
-``POLLING``. If the websocket later connects, polling stops and one full
-reload bridges the switch.
+Every server has ``/ws``, so live updates come only from the websocket; while
+it is down the window shows the link as disconnected and, on reconnect,
+catches up through ``?since=`` (or a full reload when told to resync).
 """
 
 from __future__ import annotations
@@ -26,10 +24,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from backend.schemas import EventMessage, FlowJobResponse, FlowResponse, FlowStatus, JobDetail
 from desktop.client.errors import ClientError
-from desktop.client.poller import Poller
-from desktop.client.records import JSON, FlowInfo, FlowStatus, JobInfo, ServerMessage
-from desktop.client.rest import JobDetail, RestClient
+from desktop.client.rest import JSON, RestClient
 from desktop.client.ws import LinkState, LinkStatus, LiveClient
 from desktop.models.flow_list import FlowListModel
 from desktop.models.overview import QueueCountsModel, WorkersModel
@@ -48,29 +45,21 @@ from desktop.throughput import Throughput
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 200
-POLL_INTERVAL = 1.5  # seconds between REST polls when the server has no websocket
 
 
 class Controller(QObject):
-    jobsLoaded = Signal(str, str, object)  # flow id, root job id, {jobId: JobInfo}
-    jobChanged = Signal(object)  # JobInfo of the shown flow
+    jobsLoaded = Signal(str, str, object)  # flow id, root job id, {jobId: FlowJobResponse}
+    jobChanged = Signal(object)  # FlowJobResponse of the shown flow
     jobDetailLoaded = Signal(object)  # JobDetail
     flowRemoved = Signal(str)
-    flowUpdated = Signal(object)  # FlowInfo, added or changed
+    flowUpdated = Signal(object)  # FlowResponse, added or changed
     linkChanged = Signal(object)  # LinkStatus
     workersChanged = Signal(int)
-    alert = Signal(str, object)  # Alert value, FlowInfo
+    alert = Signal(str, object)  # Alert value, FlowResponse
     failed = Signal(str)  # a human-readable error
     throughputChanged = Signal()
 
-    def __init__(
-        self,
-        url: str,
-        token: str,
-        parent: QObject | None = None,
-        *,
-        poll_interval: float = POLL_INTERVAL,
-    ) -> None:
+    def __init__(self, url: str, token: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.url = url
         self.rest = RestClient(url, token)
@@ -81,7 +70,6 @@ class Controller(QObject):
             on_resync=self._on_resync,
             on_status=self._on_link_status,
         )
-        self.poller = Poller(self.poll_once, poll_interval, self._on_poll_outcome)
         self._link = LinkStatus(LinkState.DISCONNECTED)
         self.linkChanged.connect(self._remember_link)
         self._wanted_job: str | None = None  # the job whose details were asked for last
@@ -120,7 +108,6 @@ class Controller(QObject):
         await asyncio.gather(self.reload_flows(), self.refresh_overview())
 
     async def close(self) -> None:
-        await self.poller.stop()
         await self.live.close()
         for task in list(self._tasks):
             task.cancel()
@@ -171,7 +158,7 @@ class Controller(QObject):
         may arrive last: it is dropped instead of replacing the newer one.
         """
         self._wanted_job = job_id
-        detail = await self.rest.job_detail(job_id)
+        detail = await self.rest.get_job(job_id)
         if self._wanted_job == job_id:
             self.jobDetailLoaded.emit(detail)
         return detail
@@ -190,7 +177,7 @@ class Controller(QObject):
 
     # --- actions ---------------------------------------------------------------
 
-    async def create_flow(self, request: Mapping[str, JSON]) -> FlowInfo:
+    async def create_flow(self, request: Mapping[str, JSON]) -> FlowResponse:
         flow = await self.rest.create_flow(request)
         self._dispatch(self.state.load_flows([flow]))
         return flow
@@ -210,55 +197,10 @@ class Controller(QObject):
         self._link = status
 
     def _on_link_status(self, status: LinkStatus) -> None:
-        if status.state is LinkState.UNSUPPORTED and not self.poller.running:
-            log.info("no websocket (%s): polling every %.1f s", status.detail, self.poller.interval)
-            self.poller.start()
-            return
-        if self.poller.running:
-            if status.state is not LinkState.CONNECTED:
-                return  # the poller reports the link while it stands in
-            self.spawn(self._stop_polling())
         self.linkChanged.emit(status)
 
-    async def _stop_polling(self) -> None:
-        await self.poller.stop()
-        await self.reload_all()  # whatever changed between the last poll and the socket
-
-    def _on_poll_outcome(self, error: Exception | None) -> None:
-        if not self.poller.running:
-            return
-        if error is None:
-            detail = f"every {self.poller.interval:g} s; the server has no live updates"
-            self.linkChanged.emit(LinkStatus(LinkState.POLLING, detail))
-        else:
-            status = LinkStatus(LinkState.DISCONNECTED, str(error), self.poller.interval)
-            self.linkChanged.emit(status)
-
-    async def poll_once(self) -> None:
-        """One polling round: the first page of flows, then the shown flow's tree."""
-        page = await self.rest.list_flows(
-            limit=PAGE_SIZE, status=self.flows.status_filter, search=self.flows.search or None
-        )
-        self._dispatch(self.state.load_flows(page.items))
-        flow_id = self.current_flow
-        if flow_id is None:
-            return
-        flow = self.state.flows.get(flow_id)
-        stamp = flow.updated_at if flow is not None else None
-        if flow is not None and flow.status is not FlowStatus.ACTIVE and stamp == self._tree_stamp:
-            return  # a finished flow that did not change since its tree was read
-        jobs = await self.rest.flow_tree(flow_id)
-        if self.current_flow == flow_id:
-            self._tree_stamp = stamp
-            self._dispatch(self.state.merge_jobs(flow_id, jobs))
-
-    def _on_message(self, message: ServerMessage) -> None:
-        try:
-            changes = self.state.apply(message)
-        except ValueError as exc:
-            log.warning("ignoring %s: %s", message.type, exc)
-            return
-        self._dispatch(changes)
+    def _on_message(self, message: EventMessage) -> None:
+        self._dispatch(self.state.apply(message))
 
     def _on_resync(self, reason: str) -> None:
         log.info("resync: %s", reason)
@@ -291,7 +233,7 @@ class Controller(QObject):
             self.throughputChanged.emit()
 
     @staticmethod
-    def _root_of(jobs: Mapping[str, JobInfo]) -> str:
+    def _root_of(jobs: Mapping[str, FlowJobResponse]) -> str:
         return next((j.job_id for j in jobs.values() if j.parent_id is None), "")
 
     def _maybe_alert(self, change: FlowAdded | FlowChanged) -> None:
@@ -305,5 +247,5 @@ class Controller(QObject):
 
     @property
     def link(self) -> LinkStatus:
-        """The link as last shown: the websocket's, or the poller's while it stands in."""
+        """The websocket link as last shown."""
         return self._link

@@ -15,7 +15,7 @@ import contextlib
 import json
 from collections.abc import Callable
 
-from desktop.client.records import FlowInfo, FlowStatus
+from backend.schemas import FlowResponse, FlowStatus
 from desktop.views.main_window import MainWindow
 from desktop.views.new_flow import load_templates
 
@@ -25,7 +25,7 @@ DEMO_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 5.0  # at most this long for the backdrop flows to settle
 
 
-def settled(flow: FlowInfo) -> bool:
+def settled(flow: FlowResponse) -> bool:
     """Finished, or stuck (a stuck flow stays active until someone retries it)."""
     return flow.status is not FlowStatus.ACTIVE or flow.stuck is not None
 
@@ -35,7 +35,7 @@ async def _until(window: MainWindow, done: Callable[[], bool]) -> None:
     changed = asyncio.Event()
     controller = window.controller
 
-    def wake(_flow: FlowInfo) -> None:
+    def wake(_flow: FlowResponse) -> None:
         changed.set()
 
     controller.flowUpdated.connect(wake)
@@ -58,7 +58,7 @@ async def submit_backdrop(window: MainWindow) -> list[str]:
     return ids
 
 
-async def run_demo_to_end(window: MainWindow, *, backdrop: bool = True) -> FlowInfo:
+async def run_demo_to_end(window: MainWindow, *, backdrop: bool = True) -> FlowResponse:
     """Run the demo flow (after the backdrop flows), show it, wait until it finishes."""
     flows = window.controller.state.flows
     others = await submit_backdrop(window) if backdrop else []

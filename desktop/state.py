@@ -24,25 +24,28 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from desktop.client.records import (
-    FlowInfo,
+from backend.schemas import (
+    EventMessage,
+    FlowCreatedMessage,
+    FlowDeletedMessage,
+    FlowJobResponse,
+    FlowJobUpdatedMessage,
+    FlowResponse,
     FlowStatus,
-    JobInfo,
+    FlowUpdatedMessage,
     JobState,
-    ProtocolError,
-    ServerMessage,
 )
 
 
 @dataclass(frozen=True)
 class FlowAdded:
-    flow: FlowInfo
+    flow: FlowResponse
 
 
 @dataclass(frozen=True)
 class FlowChanged:
-    flow: FlowInfo
-    previous: FlowInfo
+    flow: FlowResponse
+    previous: FlowResponse
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,8 @@ class JobsLoaded:
 
 @dataclass(frozen=True)
 class JobChanged:
-    job: JobInfo
-    previous: JobInfo | None  # None: a job the tracked flow did not have yet
+    job: FlowJobResponse
+    previous: FlowJobResponse | None  # None: a job the tracked flow did not have yet
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class Alert(StrEnum):
     COMPLETED = "completed"
 
 
-def flow_alert(previous: FlowInfo | None, current: FlowInfo) -> Alert | None:
+def flow_alert(previous: FlowResponse | None, current: FlowResponse) -> Alert | None:
     """What a flow's transition is worth telling the operator, if anything."""
     was_status = previous.status if previous is not None else None
     if current.status is FlowStatus.FAILED and was_status is not FlowStatus.FAILED:
@@ -93,7 +96,7 @@ def flow_alert(previous: FlowInfo | None, current: FlowInfo) -> Alert | None:
     return None
 
 
-def _finished(job: JobInfo, previous: JobInfo | None) -> list[Change]:
+def _finished(job: FlowJobResponse, previous: FlowJobResponse | None) -> list[Change]:
     """A ``JobFinished`` if this update is the job reaching completed/failed."""
     if job.status not in (JobState.COMPLETED, JobState.FAILED):
         return []
@@ -112,8 +115,8 @@ class FlowdeskState:
     """Flows by id, jobs of tracked flows, and the last applied ``seq``."""
 
     def __init__(self) -> None:
-        self.flows: dict[str, FlowInfo] = {}
-        self.jobs: dict[str, dict[str, JobInfo]] = {}
+        self.flows: dict[str, FlowResponse] = {}
+        self.jobs: dict[str, dict[str, FlowJobResponse]] = {}
         self.last_seq: int | None = None
 
     # --- tracking --------------------------------------------------------------
@@ -129,7 +132,7 @@ class FlowdeskState:
 
     # --- snapshots -------------------------------------------------------------
 
-    def load_flows(self, flows: Iterable[FlowInfo]) -> list[Change]:
+    def load_flows(self, flows: Iterable[FlowResponse]) -> list[Change]:
         changes: list[Change] = []
         for flow in flows:
             change = self._put_flow(flow)
@@ -137,39 +140,16 @@ class FlowdeskState:
                 changes.append(change)
         return changes
 
-    def load_jobs(self, flow_id: str, jobs: Iterable[JobInfo]) -> list[Change]:
+    def load_jobs(self, flow_id: str, jobs: Iterable[FlowJobResponse]) -> list[Change]:
         """Replace a flow's jobs with a snapshot, keeping any newer record."""
         old = self.jobs.get(flow_id, {})
-        fresh: dict[str, JobInfo] = {}
+        fresh: dict[str, FlowJobResponse] = {}
         for incoming in jobs:
             kept = old.get(incoming.job_id)
             newer = kept is None or _newer_or_same(incoming.updated_at, kept.updated_at)
             fresh[incoming.job_id] = incoming if newer or kept is None else kept
         self.jobs[flow_id] = fresh
         return [JobsLoaded(flow_id)]
-
-    def merge_jobs(self, flow_id: str, jobs: Iterable[JobInfo]) -> list[Change]:
-        """Apply a fresh snapshot of a tracked flow job by job (REST polling).
-
-        Unlike :meth:`load_jobs` this reports each changed job, so a polled
-        tree repaints only what changed; a different set of jobs (the tree
-        changed shape) is a full reload. Untracked flows are ignored.
-        """
-        old = self.jobs.get(flow_id)
-        if old is None:
-            return []
-        incoming = {job.job_id: job for job in jobs}
-        if incoming.keys() != old.keys():
-            return self.load_jobs(flow_id, incoming.values())
-        changes: list[Change] = []
-        for job in incoming.values():
-            previous = old[job.job_id]
-            if job == previous or not _newer_or_same(job.updated_at, previous.updated_at):
-                continue
-            old[job.job_id] = job
-            changes.extend(_finished(job, previous))
-            changes.append(JobChanged(job, previous))
-        return changes
 
     def forget_flows(self) -> list[Change]:
         """Drop every flow (before a full reload after ``resync``)."""
@@ -179,26 +159,19 @@ class FlowdeskState:
 
     # --- messages --------------------------------------------------------------
 
-    def apply(self, message: ServerMessage) -> list[Change]:
-        """Apply one websocket message; unknown types change nothing."""
-        if message.seq is not None:
-            if self.last_seq is not None and message.seq <= self.last_seq:
-                return []
-            self.last_seq = message.seq
-        handler = {
-            "flow:created": self._on_flow,
-            "flow:updated": self._on_flow,
-            "flow:job:updated": self._on_job,
-            "flow:deleted": self._on_deleted,
-        }.get(message.type)
-        return [] if handler is None else handler(message)
+    def apply(self, message: EventMessage) -> list[Change]:
+        """Apply one event message (already parsed with the wire's models)."""
+        if self.last_seq is not None and message.seq <= self.last_seq:
+            return []
+        self.last_seq = message.seq
+        if isinstance(message, FlowCreatedMessage | FlowUpdatedMessage):
+            change = self._put_flow(message.data)
+            return [] if change is None else [change]
+        if isinstance(message, FlowJobUpdatedMessage):
+            return self._on_job(message.data)
+        return self._on_deleted(message)
 
-    def _on_flow(self, message: ServerMessage) -> list[Change]:
-        change = self._put_flow(FlowInfo.from_json(message.data))
-        return [] if change is None else [change]
-
-    def _on_job(self, message: ServerMessage) -> list[Change]:
-        job = JobInfo.from_json(message.data)
+    def _on_job(self, job: FlowJobResponse) -> list[Change]:
         changes: list[Change] = []
         jobs = self.jobs.get(job.flow_id)
         previous = None if jobs is None else jobs.get(job.job_id)
@@ -210,17 +183,14 @@ class FlowdeskState:
             changes.append(JobChanged(job, previous))
         return changes
 
-    def _on_deleted(self, message: ServerMessage) -> list[Change]:
-        data = message.data
-        flow_id = data.get("id") if isinstance(data, dict) else None
-        if not isinstance(flow_id, str):
-            raise ProtocolError("flow:deleted needs data.id")
+    def _on_deleted(self, message: FlowDeletedMessage) -> list[Change]:
+        flow_id = message.data.id
         self.jobs.pop(flow_id, None)
         if self.flows.pop(flow_id, None) is None:
             return []
         return [FlowRemoved(flow_id)]
 
-    def _put_flow(self, flow: FlowInfo) -> Change | None:
+    def _put_flow(self, flow: FlowResponse) -> Change | None:
         previous = self.flows.get(flow.id)
         if previous is None:
             self.flows[flow.id] = flow

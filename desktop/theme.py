@@ -1,6 +1,8 @@
-"""How states look: one colour, one short label and one icon per state.
+"""How states look: one colour, one short label and one SVG icon per state.
 
-State is never shown by colour alone (labels and icons carry it too). Colours
+State is never shown by colour alone (labels and icons carry it too). The
+icons are SVG files in ``resources/icons``, never text glyphs: with a stock
+font set a glyph such as "⧗" rendered as an empty box. Colours
 are chosen to read on both light and dark palettes; row tints are
 translucent so they blend with whatever base colour the system uses.
 """
@@ -11,8 +13,11 @@ from functools import cache
 
 from PySide6.QtGui import QColor, QIcon
 
-from desktop.client.records import FlowStatus, JobState
+from backend.schemas import FlowStatus, JobState
 from desktop.paths import resources_dir
+
+# What a state this build does not know is shown as (a newer server's).
+UNKNOWN = "unknown"
 
 STATE_COLORS: dict[str, str] = {
     JobState.WAITING_CHILDREN.value: "#8a8f98",
@@ -22,7 +27,7 @@ STATE_COLORS: dict[str, str] = {
     JobState.COMPLETED.value: "#2fa866",
     JobState.FAILED.value: "#e0493e",
     JobState.CANCELLED.value: "#6b6f76",
-    JobState.UNKNOWN.value: "#6b6f76",
+    UNKNOWN: "#6b6f76",
     FlowStatus.ACTIVE.value: "#e0a021",
 }
 
@@ -34,21 +39,7 @@ STATE_LABELS: dict[str, str] = {
     JobState.COMPLETED.value: "completed",
     JobState.FAILED.value: "failed",
     JobState.CANCELLED.value: "cancelled",
-    JobState.UNKNOWN.value: "unknown",
     FlowStatus.ACTIVE.value: "active",
-}
-
-# One glyph per state, so that the tree stays readable without colour.
-STATE_GLYPHS: dict[str, str] = {
-    JobState.WAITING_CHILDREN.value: "⧗",
-    JobState.WAITING.value: "○",
-    JobState.DELAYED.value: "◷",
-    JobState.ACTIVE.value: "▶",
-    JobState.COMPLETED.value: "✓",
-    JobState.FAILED.value: "✗",
-    JobState.CANCELLED.value: "⊘",
-    JobState.UNKNOWN.value: "?",
-    FlowStatus.ACTIVE.value: "▶",
 }
 
 STUCK_COLOR = QColor("#e07b21")
@@ -57,7 +48,7 @@ STUCK_TINT = QColor(224, 160, 33, 56)
 
 
 def state_color(state: str) -> QColor:
-    return QColor(STATE_COLORS.get(state, STATE_COLORS[JobState.UNKNOWN.value]))
+    return QColor(STATE_COLORS.get(state, STATE_COLORS[UNKNOWN]))
 
 
 @cache
@@ -68,4 +59,6 @@ def icon(name: str) -> QIcon:
 
 
 def state_icon(state: str) -> QIcon:
-    return icon(f"state-{state}")
+    """The state's SVG icon: drawn, so it never depends on a font having a glyph."""
+    found = icon(f"state-{state}")
+    return found if not found.isNull() else icon(f"state-{UNKNOWN}")

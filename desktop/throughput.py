@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from desktop.client.records import JobState
+from backend.schemas import JobState
 
 
 @dataclass(frozen=True)

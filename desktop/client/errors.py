@@ -1,22 +1,28 @@
 """Errors the desktop client raises, translated at the adapter edge.
 
-aiohttp and JSON exceptions never leave the client; callers see one of::
+aiohttp, JSON and pydantic exceptions never leave the client; callers see
+one of::
 
     ClientError
     ├── ConnectionFailed   the server could not be reached or the call timed out
-    ├── ProtocolError      the server answered with JSON of an unexpected shape
-    └── ApiError           the server answered {"error": {"code", "message", "path"}}
+    ├── ProtocolError      the server answered with something the wire models refuse
+    └── ApiError           the server answered with an ``ErrorResponse``
         ├── AuthError      401: missing, wrong or revoked token
         └── NotFoundError  404
 
 ``ApiError.path`` is the request field the server blames (for example
 ``children[2].opts.attempts``), so the new-flow editor can point at it.
+Because every one of them is a :class:`ClientError`, a malformed answer is
+shown to the operator as what it is, never as an internal error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+from pydantic import ValidationError
+
+from backend.schemas import ErrorResponse
 
 
 class ClientError(Exception):
@@ -27,8 +33,12 @@ class ConnectionFailed(ClientError):
     """The server could not be reached, or did not answer in time."""
 
 
+class ProtocolError(ClientError):
+    """The server sent something that does not have the documented shape."""
+
+
 class ApiError(ClientError):
-    """The server rejected a request with a JSON error body."""
+    """The server rejected a request with an error answer."""
 
     def __init__(
         self,
@@ -47,22 +57,17 @@ class ApiError(ClientError):
         self.errors = errors
 
     @classmethod
-    def from_body(cls, status: int, body: Any) -> ApiError:
-        """Build the right subclass from a response body (JSON or not)."""
-        detail = body.get("error") if isinstance(body, Mapping) else None
-        if isinstance(detail, Mapping):
-            code = str(detail.get("code", "error"))
-            message = str(detail.get("message", ""))
-            path = detail.get("path")
-            raw_errors = detail.get("errors") or ()
-            errors = tuple(e for e in raw_errors if isinstance(e, Mapping))
-        else:
-            code, message, path, errors = "http_error", f"HTTP {status}", None, ()
-            if isinstance(body, str) and body.strip():
-                message = body.strip()[:500]
+    def from_body(cls, status: int, body: str) -> ApiError:
+        """The right subclass for an error answer (an ``ErrorResponse``, or any text)."""
         kind = {401: AuthError, 404: NotFoundError}.get(status, ApiError)
+        try:
+            detail = ErrorResponse.model_validate_json(body).error
+        except ValidationError:
+            # Not the backend's JSON: a proxy's page, an empty body. Say what came.
+            message = body.strip()[:500] or f"HTTP {status}"
+            return kind(status, "http_error", message)
         return kind(
-            status, code, message, path=path if isinstance(path, str) else None, errors=errors
+            status, detail.code, detail.message, path=detail.path, errors=tuple(detail.errors or ())
         )
 
 

@@ -1,47 +1,42 @@
-"""REST client for the backend: one aiohttp session, typed records out.
+"""REST client for the backend: one aiohttp session, the wire's own models out.
 
-Every route the window uses has one method here. Failures are translated
+Every route the window uses has one method here, and every answer is parsed
+with the response model of :mod:`backend.schemas` that the server built it
+with (query parameters too come from that module). Failures are translated
 into :mod:`desktop.client.errors` at this edge, so views never see an
-aiohttp exception. No Qt: the client is tested against a plain aiohttp
-server and reused by the benchmark and scripts.
+aiohttp or pydantic exception. No Qt: the client is tested against the real
+application and reused by the benchmark and scripts.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
+from pydantic import BaseModel
 
-from desktop.client.errors import ApiError, ConnectionFailed
-from desktop.client.records import (
-    JSON,
-    FlowInfo,
+from backend.schemas import (
+    FlowJobResponse,
+    FlowListQuery,
     FlowPage,
+    FlowResponse,
     FlowStatus,
-    JobInfo,
-    ProtocolError,
+    HealthResponse,
+    JobDetail,
+    JobList,
     QueueInfo,
-    WorkerInfo,
-    flatten_tree,
-    items_of,
+    QueueList,
+    WorkerList,
+    WorkerResponse,
 )
+from desktop.client.errors import ApiError, ConnectionFailed, ProtocolError
+from desktop.client.wire import flatten_tree, parse
 
-
-@dataclass(frozen=True)
-class JobLog:
-    attempt: int
-    message: str
-    created_at: str
-
-
-@dataclass(frozen=True)
-class JobDetail:
-    job: JobInfo
-    logs: tuple[JobLog, ...]
+Model = TypeVar("Model", bound=BaseModel)
+JSON = Any
 
 
 class RestClient:
@@ -84,7 +79,7 @@ class RestClient:
         params: Mapping[str, str] | None = None,
         body: JSON = None,
     ) -> JSON:
-        """Send one request; return the decoded JSON or raise a client error."""
+        """Send one request; return the decoded JSON answer or raise a client error."""
         url = self.base_url + path
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": "application/json"} if data is not None else None
@@ -96,15 +91,22 @@ class RestClient:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ConnectionFailed(f"{method} {url}: {exc or type(exc).__name__}") from exc
-        try:
-            decoded: JSON = json.loads(text) if text else None
-        except json.JSONDecodeError:
-            decoded = text
         if status >= 400:
-            raise ApiError.from_body(status, decoded)
-        if isinstance(decoded, str):
-            raise ProtocolError(f"{method} {path}: expected JSON, got {text[:80]!r}")
-        return decoded
+            raise ApiError.from_body(status, text)
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise ProtocolError(f"{method} {path}: expected JSON, got {text[:80]!r}") from None
+
+    async def _get(
+        self, model: type[Model], path: str, params: Mapping[str, str] | None = None
+    ) -> Model:
+        return parse(model, await self.request("GET", path, params=params), f"GET {path}")
+
+    async def _post(self, model: type[Model], path: str, body: JSON = None) -> Model:
+        return parse(model, await self.request("POST", path, body=body), f"POST {path}")
 
     # --- flows -----------------------------------------------------------------
 
@@ -116,74 +118,49 @@ class RestClient:
         status: FlowStatus | None = None,
         search: str | None = None,
     ) -> FlowPage:
-        params = {"limit": str(limit)}
-        if cursor is not None:
-            params["cursor"] = cursor
-        if status is not None:
-            params["status"] = status.value
-        if search:
-            params["search"] = search
-        return FlowPage.from_json(await self.request("GET", "/flows", params=params))
+        """A page of flows, newest first; ``search`` is a substring of the name."""
+        query = FlowListQuery(limit=limit, cursor=cursor, status=status, q=search or None)
+        return await self._get(FlowPage, "/flows", query.to_query())
 
-    async def create_flow(self, request: Mapping[str, JSON]) -> FlowInfo:
-        return FlowInfo.from_json(await self.request("POST", "/flows", body=dict(request)))
+    async def create_flow(self, request: Mapping[str, JSON]) -> FlowResponse:
+        return await self._post(FlowResponse, "/flows", dict(request))
 
-    async def get_flow(self, flow_id: str) -> FlowInfo:
-        return FlowInfo.from_json(await self.request("GET", f"/flows/{flow_id}"))
+    async def get_flow(self, flow_id: str) -> FlowResponse:
+        return await self._get(FlowResponse, f"/flows/{flow_id}")
 
-    async def flow_jobs(self, flow_id: str) -> list[JobInfo]:
-        raw = await self.request("GET", f"/flows/{flow_id}/jobs")
-        return [JobInfo.from_json(item) for item in items_of(raw)]
+    async def flow_jobs(self, flow_id: str) -> list[FlowJobResponse]:
+        return (await self._get(JobList, f"/flows/{flow_id}/jobs")).items
 
-    async def flow_tree(self, flow_id: str) -> list[JobInfo]:
+    async def flow_tree(self, flow_id: str) -> list[FlowJobResponse]:
         """The flow's jobs from ``/tree``, flattened in pre-order."""
         return flatten_tree(await self.request("GET", f"/flows/{flow_id}/tree"))
 
-    async def cancel_flow(self, flow_id: str) -> JSON:
-        return await self.request("POST", f"/flows/{flow_id}/cancel")
+    async def cancel_flow(self, flow_id: str) -> FlowResponse:
+        return await self._post(FlowResponse, f"/flows/{flow_id}/cancel")
 
-    async def retry_flow(self, flow_id: str) -> JSON:
-        return await self.request("POST", f"/flows/{flow_id}/retry")
+    async def retry_flow(self, flow_id: str) -> FlowResponse:
+        return await self._post(FlowResponse, f"/flows/{flow_id}/retry")
 
     async def delete_flow(self, flow_id: str) -> None:
         await self.request("DELETE", f"/flows/{flow_id}")
 
     # --- jobs ------------------------------------------------------------------
 
-    async def get_job(self, job_id: str) -> JobInfo:
-        return JobInfo.from_json(await self.request("GET", f"/jobs/{job_id}"))
-
-    async def retry_job(self, job_id: str) -> JSON:
-        return await self.request("POST", f"/jobs/{job_id}/retry")
-
-    async def job_detail(self, job_id: str) -> JobDetail:
+    async def get_job(self, job_id: str) -> JobDetail:
         """``GET /jobs/{jobId}``: the job and the lines its task logged."""
-        raw = await self.request("GET", f"/jobs/{job_id}")
-        logs = raw.get("logs") if isinstance(raw, Mapping) else None
-        lines = tuple(
-            JobLog(
-                int(item.get("attempt") or 0),
-                str(item.get("message", "")),
-                str(item.get("createdAt", "")),
-            )
-            for item in logs or ()
-            if isinstance(item, Mapping)
-        )
-        return JobDetail(JobInfo.from_json(raw), lines)
+        return await self._get(JobDetail, f"/jobs/{job_id}")
+
+    async def retry_job(self, job_id: str) -> FlowResponse:
+        """Retry a failed job; the answer is its flow."""
+        return await self._post(FlowResponse, f"/jobs/{job_id}/retry")
 
     # --- overview --------------------------------------------------------------
 
     async def queues(self) -> list[QueueInfo]:
-        return [
-            QueueInfo.from_json(item) for item in items_of(await self.request("GET", "/queues"))
-        ]
+        return (await self._get(QueueList, "/queues")).items
 
-    async def workers(self) -> list[WorkerInfo]:
-        raw = await self.request("GET", "/workers")
-        return [WorkerInfo.from_json(item) for item in items_of(raw)]
+    async def workers(self) -> list[WorkerResponse]:
+        return (await self._get(WorkerList, "/workers")).items
 
-    async def health(self) -> dict[str, Any]:
-        raw = await self.request("GET", "/health")
-        if not isinstance(raw, dict):
-            raise ProtocolError("health must be a JSON object")
-        return raw
+    async def health(self) -> HealthResponse:
+        return await self._get(HealthResponse, "/health")

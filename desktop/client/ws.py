@@ -12,31 +12,36 @@ through ``on_resync``: the server says ``resync`` (our ``seq`` is older than
 its retained log), or we reconnect without ever having seen a ``seq`` (so
 there is nothing to resume from).
 
-A server without ``/ws`` (an older ``backend serve``) answers the upgrade
-with 404 or 405. That is not a network failure: the link reports
-``UNSUPPORTED`` and retries only every ``unsupported_retry`` seconds (the
-server may be upgraded), while the controller keeps the window current by
-polling REST.
-
-Frames may carry one message or a batch (a JSON list, or an object with
-``type: "batch"`` and ``items``): the protocol lets the server batch bursts.
-No Qt here; callbacks are plain callables.
+Every frame is parsed with the wire's own models (``ServerFrame`` of
+:mod:`backend.schemas`): one message, or a batch the server sends for a
+burst. A frame the models refuse is logged and skipped, the connection
+stays. No Qt here; callbacks are plain callables.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from urllib.parse import urlencode
 
 import aiohttp
 
-from desktop.client.records import JSON, ProtocolError, ServerMessage
+from backend.schemas import (
+    ClientMessage,
+    EventMessage,
+    ResyncMessage,
+    ServerMessage,
+    SubscriptionMessage,
+    WsErrorMessage,
+    WsQuery,
+)
+from desktop.client.errors import ProtocolError
+from desktop.client.wire import dumps, parse_frame
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +50,6 @@ class LinkState(StrEnum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
-    UNSUPPORTED = "unsupported"  # the server has no websocket endpoint
-    POLLING = "polling"  # the controller polls REST instead (never set by LiveClient)
     CLOSED = "closed"
 
 
@@ -71,35 +74,17 @@ class Backoff:
         return base * (1 - self.jitter * random.random())
 
 
-NO_WEBSOCKET_STATUSES = frozenset({404, 405, 501})
-
-MessageHandler = Callable[[ServerMessage], None]
+MessageHandler = Callable[[EventMessage], None]
 ResyncHandler = Callable[[str], None]
 StatusHandler = Callable[[LinkStatus], None]
-
-
-def split_frame(raw: JSON) -> Iterator[ServerMessage]:
-    """Yield the messages of one decoded frame (single or batched)."""
-    if isinstance(raw, list):
-        for item in raw:
-            yield from split_frame(item)
-        return
-    if isinstance(raw, dict) and raw.get("type") == "batch":
-        items = raw.get("items") or raw.get("messages") or raw.get("events") or []
-        for item in items:
-            yield from split_frame(item)
-        return
-    yield ServerMessage.from_json(raw)
 
 
 def ws_url(base_url: str, since: int | None) -> str:
     url = base_url.rstrip("/")
     if url.startswith("http"):
         url = "ws" + url[4:]
-    url += "/ws"
-    if since is not None:
-        url += f"?since={since}"
-    return url
+    query = urlencode(WsQuery(since=since).to_query())
+    return f"{url}/ws" + (f"?{query}" if query else "")
 
 
 class LiveClient:
@@ -116,7 +101,6 @@ class LiveClient:
         backoff: Backoff | None = None,
         heartbeat: float = 20.0,
         since: int | None = None,
-        unsupported_retry: float = 30.0,
     ) -> None:
         self.base_url = base_url
         self.token = token
@@ -126,7 +110,6 @@ class LiveClient:
         self._on_status = on_status or (lambda status: None)
         self._backoff = backoff or Backoff()
         self._heartbeat = heartbeat
-        self._unsupported_retry = unsupported_retry
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connected_once = False
@@ -150,10 +133,10 @@ class LiveClient:
         if self._ws is not None:
             await self._ws.close()
 
-    async def send(self, message: dict[str, JSON]) -> None:
+    async def send(self, message: ClientMessage) -> None:
         """Send a client message (``subscribe`` / ``unsubscribe``) if connected."""
         if self._ws is not None and not self._ws.closed:
-            await self._ws.send_str(json.dumps(message))
+            await self._ws.send_str(dumps(message))
 
     def _set_status(self, status: LinkStatus) -> None:
         self.status = status
@@ -170,13 +153,10 @@ class LiveClient:
                 self._set_status(LinkStatus(LinkState.CONNECTING))
                 before = self.connections
                 status = await self._attempt(session)
-                if status.state is LinkState.UNSUPPORTED:
-                    failures = 0
-                else:
-                    # A socket that opened resets the backoff: only consecutive
-                    # failed attempts slow the retries down.
-                    failures = 1 if self.connections > before else failures + 1
-                    status = replace(status, retry_in=self._backoff.delay(failures))
+                # A socket that opened resets the backoff: only consecutive
+                # failed attempts slow the retries down.
+                failures = 1 if self.connections > before else failures + 1
+                status = replace(status, retry_in=self._backoff.delay(failures))
                 self._set_status(status)
                 await asyncio.sleep(status.retry_in or 0.0)
 
@@ -185,9 +165,6 @@ class LiveClient:
         try:
             detail = await self._session(session)
         except aiohttp.WSServerHandshakeError as exc:
-            if exc.status in NO_WEBSOCKET_STATUSES:
-                why = f"server has no websocket endpoint (HTTP {exc.status})"
-                return LinkStatus(LinkState.UNSUPPORTED, why, self._unsupported_retry)
             detail = f"websocket refused (HTTP {exc.status})"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
@@ -216,26 +193,26 @@ class LiveClient:
 
     def _handle_text(self, text: str) -> None:
         try:
-            messages = list(split_frame(json.loads(text)))
-        except (json.JSONDecodeError, ProtocolError) as exc:
+            messages = parse_frame(text)
+        except ProtocolError as exc:
             log.warning("ignoring malformed frame: %s", exc)
             return
         for message in messages:
             self._dispatch(message)
 
     def _dispatch(self, message: ServerMessage) -> None:
-        if message.type == "resync":
-            if message.seq is not None:
-                self.last_seq = message.seq
+        if isinstance(message, ResyncMessage):
+            self.last_seq = message.seq
             self._notify_resync("server asked for a resync")
             return
-        if message.type == "error":
-            log.warning("server error message: %s", message.data)
+        if isinstance(message, WsErrorMessage):
+            log.warning("server error message: %s", message.data.message)
             return
-        if message.seq is not None:
-            if self.last_seq is not None and message.seq <= self.last_seq:
-                return
-            self.last_seq = message.seq
+        if isinstance(message, SubscriptionMessage):
+            return  # the answer to a subscription change: nothing to apply
+        if self.last_seq is not None and message.seq <= self.last_seq:
+            return
+        self.last_seq = message.seq
         try:
             self._on_message(message)
         except Exception:

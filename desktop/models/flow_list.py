@@ -25,7 +25,8 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from desktop.client.records import FlowInfo, FlowStatus
+from backend.schemas import FlowResponse, FlowStatus
+from desktop.client.wire import done
 from desktop.state import Change, FlowAdded, FlowChanged, FlowRemoved
 from desktop.theme import FAILED_TINT, STATE_LABELS, STUCK_TINT, state_icon
 
@@ -39,7 +40,7 @@ class FlowRole(IntEnum):
     TOTAL = Qt.ItemDataRole.UserRole + 4
     STUCK = Qt.ItemDataRole.UserRole + 5  # stuck reason, or ""
     ATTENTION = Qt.ItemDataRole.UserRole + 6  # failed or stuck: highlight
-    FLOW = Qt.ItemDataRole.UserRole + 7  # the FlowInfo record
+    FLOW = Qt.ItemDataRole.UserRole + 7  # the FlowResponse record
 
 
 class Column(IntEnum):
@@ -68,7 +69,7 @@ def local_time(iso: str, today: date | None = None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-def status_text(flow: FlowInfo) -> str:
+def status_text(flow: FlowResponse) -> str:
     if flow.stuck is not None and flow.status is FlowStatus.ACTIVE:
         return "stuck"
     return STATE_LABELS.get(flow.status.value, flow.status.value)
@@ -80,7 +81,7 @@ class FlowListModel(QAbstractTableModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._ids: list[str] = []
-        self._flows: dict[str, FlowInfo] = {}
+        self._flows: dict[str, FlowResponse] = {}
         self._rows: dict[str, int] | None = {}  # flow id -> row; None: rebuild on next use
         self._next_cursor: str | None = None
         self._fetch_pending = False
@@ -95,12 +96,12 @@ class FlowListModel(QAbstractTableModel):
         self.search = search
         self.reset_page((), None)
 
-    def matches(self, flow: FlowInfo) -> bool:
+    def matches(self, flow: FlowResponse) -> bool:
         if self.status_filter is not None and flow.status is not self.status_filter:
             return False
         return self.search.lower() in flow.name.lower()
 
-    def reset_page(self, flows: Iterable[FlowInfo], next_cursor: str | None) -> None:
+    def reset_page(self, flows: Iterable[FlowResponse], next_cursor: str | None) -> None:
         self.beginResetModel()
         self._ids = []
         self._flows = {}
@@ -113,7 +114,7 @@ class FlowListModel(QAbstractTableModel):
         self._rows = None
         self.endResetModel()
 
-    def append_page(self, flows: Sequence[FlowInfo], next_cursor: str | None) -> None:
+    def append_page(self, flows: Sequence[FlowResponse], next_cursor: str | None) -> None:
         unique = {f.id: f for f in flows}
         fresh = [f for f in unique.values() if f.id not in self._flows]
         self._next_cursor = next_cursor
@@ -149,7 +150,7 @@ class FlowListModel(QAbstractTableModel):
             elif isinstance(change, FlowRemoved):
                 self._remove(change.flow_id)
 
-    def _upsert(self, flow: FlowInfo) -> None:
+    def _upsert(self, flow: FlowResponse) -> None:
         if flow.id in self._flows:
             if not self.matches(flow):
                 self._remove(flow.id)
@@ -169,7 +170,7 @@ class FlowListModel(QAbstractTableModel):
         self._flows[flow.id] = flow
         self.endInsertRows()
 
-    def _insert_row_for(self, flow: FlowInfo) -> int | None:
+    def _insert_row_for(self, flow: FlowResponse) -> int | None:
         # Rows are newest first: binary search for the first row created no
         # later than this flow (the usual case, a brand-new flow, is row 0).
         ids, flows = self._ids, self._flows
@@ -196,7 +197,7 @@ class FlowListModel(QAbstractTableModel):
 
     # --- Qt model interface ----------------------------------------------------
 
-    def flow_at(self, row: int) -> FlowInfo | None:
+    def flow_at(self, row: int) -> FlowResponse | None:
         return self._flows[self._ids[row]] if 0 <= row < len(self._ids) else None
 
     def row_of(self, flow_id: str) -> int:
@@ -250,21 +251,21 @@ class FlowListModel(QAbstractTableModel):
         return None
 
     @staticmethod
-    def _display(flow: FlowInfo, column: Column) -> str:
+    def _display(flow: FlowResponse, column: Column) -> str:
         if column is Column.STATUS:
             return status_text(flow)
         if column is Column.NAME:
             return flow.name
         if column is Column.PROGRESS:
-            return f"{flow.done}/{flow.total}"
+            return f"{done(flow)}/{flow.total}"
         return local_time(flow.created_at)
 
     @staticmethod
-    def _role_data(flow: FlowInfo, role: int) -> Any:
+    def _role_data(flow: FlowResponse, role: int) -> Any:
         values: dict[int, Any] = {
             FlowRole.FLOW_ID: flow.id,
             FlowRole.STATUS: flow.status.value,
-            FlowRole.DONE: flow.done,
+            FlowRole.DONE: done(flow),
             FlowRole.TOTAL: flow.total,
             FlowRole.STUCK: "" if flow.stuck is None else flow.stuck.reason,
             FlowRole.ATTENTION: flow.status is FlowStatus.FAILED or flow.stuck is not None,

@@ -14,11 +14,11 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from desktop.client.records import JobState, QueueInfo, WorkerInfo
+from backend.schemas import JobState, QueueInfo, WorkerResponse
 from desktop.theme import STATE_LABELS, state_color
 
 Index = QModelIndex | QPersistentModelIndex
-QUEUE_STATES = tuple(s.value for s in JobState if s is not JobState.UNKNOWN)
+QUEUE_STATES = tuple(s.value for s in JobState)
 
 
 class _SnapshotModel(QAbstractTableModel):
@@ -110,7 +110,7 @@ class WorkersModel(_SnapshotModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or index.parent().isValid() or role != Qt.ItemDataRole.DisplayRole:
             return None
-        worker: WorkerInfo = self._rows[index.row()]
+        worker: WorkerResponse = self._rows[index.row()]
         values = (
             worker.id,
             worker.host,

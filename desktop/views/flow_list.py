@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.client.records import FlowStatus
+from backend.schemas import FlowStatus
 from desktop.models.flow_list import Column, FlowListModel, FlowRole
 from desktop.widgets.progress_delegate import ProgressDelegate
 
@@ -37,8 +37,7 @@ class FlowListPanel(QWidget):
         self.status = QComboBox()
         self.status.addItem("All statuses", None)
         for status in FlowStatus:
-            if status is not FlowStatus.UNKNOWN:
-                self.status.addItem(status.value, status)
+            self.status.addItem(status.value, status)
         self.table = QTableView()
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -17,7 +17,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QMouseEvent, QPainter, QPainterPath, QPalette, QPen, QWheelEvent
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsScene, QGraphicsView, QWidget
 
-from desktop.client.records import JobInfo
+from backend.schemas import FlowJobResponse
 from desktop.layout import Layout, LayoutOptions, layout
 from desktop.widgets.node_item import Fader, JobNodeItem
 
@@ -37,7 +37,7 @@ class FlowTreeView(QGraphicsView):
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.MinimalViewportUpdate)
         self.options = LayoutOptions()
         self.root_id: str | None = None
-        self.jobs: dict[str, JobInfo] = {}
+        self.jobs: dict[str, FlowJobResponse] = {}
         self.collapsed: set[str] = set()
         self.nodes: dict[str, JobNodeItem] = {}
         self.current_layout: Layout | None = None
@@ -57,7 +57,7 @@ class FlowTreeView(QGraphicsView):
         self._edges = None
         self.current_layout = None
 
-    def show_jobs(self, root_id: str, jobs: Mapping[str, JobInfo]) -> None:
+    def show_jobs(self, root_id: str, jobs: Mapping[str, FlowJobResponse]) -> None:
         """Draw a whole flow (replacing whatever was shown)."""
         same_flow = self.root_id == root_id
         collapsed = self.collapsed if same_flow else set()
@@ -69,7 +69,7 @@ class FlowTreeView(QGraphicsView):
         if not same_flow:
             self.fit()
 
-    def update_job(self, job: JobInfo) -> None:
+    def update_job(self, job: FlowJobResponse) -> None:
         """Apply one live update, repainting only that card when possible."""
         previous = self.jobs.get(job.job_id)
         self.jobs[job.job_id] = job

@@ -1,13 +1,13 @@
 """Details of the selected job: facts, JSON tabs, logs, and the operator actions.
 
-The panel only renders a :class:`JobDetail` and emits intents
+The panel only renders a ``JobDetail`` (the wire's) and emits intents
 (``retryJobRequested``, ``cancelFlowRequested``, ``retryFlowRequested``); the
 controller performs them. Every text is selectable and copyable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from PySide6.QtCore import Qt, Signal
@@ -22,9 +22,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.client.records import FlowInfo, FlowStatus, JobInfo, JobState
-from desktop.client.rest import JobDetail, JobLog
-from desktop.theme import STATE_GLYPHS, STATE_LABELS, icon, state_color
+from backend.schemas import (
+    FlowJobResponse,
+    FlowResponse,
+    FlowStatus,
+    JobDetail,
+    JobError,
+    JobLogEntry,
+    JobState,
+)
+from desktop.client.wire import attempts_allowed
+from desktop.theme import STATE_LABELS, icon, state_color, state_icon
 from desktop.widgets.json_view import JsonView, to_text
 
 
@@ -49,21 +57,22 @@ def moment(iso: str | None) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S.") + f"{local.microsecond // 1000:03d}"
 
 
-def error_text(error: object) -> str:
-    """An error object as message first, then the traceback, then the rest."""
-    if not isinstance(error, dict):
-        return to_text(error)
-    head = f"{error.get('type', 'Error')}: {error.get('message', '')}"
-    rest = {k: v for k, v in error.items() if k not in ("type", "message", "traceback")}
-    parts = [head]
-    if error.get("traceback"):
-        parts.append(str(error["traceback"]).rstrip())
-    if rest:
-        parts.append(to_text(rest))
+def error_text(error: JobError | None) -> str:
+    """An error as message first, then the child it came from, then the traceback."""
+    if error is None:
+        return ""
+    parts = [f"{error.type}: {error.message}"]
+    if error.child_job_id is not None:
+        parts.append(f"(failed child: {error.child_job_id})")
+    if error.traceback:
+        parts.append(error.traceback.rstrip())
     return "\n\n".join(parts)
 
 
-def logs_text(logs: tuple[JobLog, ...]) -> str:
+STATE_ICON_SIZE = 16
+
+
+def logs_text(logs: Sequence[JobLogEntry]) -> str:
     return "\n".join(
         f"{line.created_at}  [attempt {line.attempt}]  {line.message}" for line in logs
     )
@@ -76,10 +85,11 @@ class JobDetailsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.job: JobInfo | None = None
+        self.job: FlowJobResponse | None = None
         # How to find the shown job's flow (the window wires its state in).
-        self.flow_lookup: Callable[[str], FlowInfo | None] = lambda _flow_id: None
+        self.flow_lookup: Callable[[str], FlowResponse | None] = lambda _flow_id: None
         self.facts: dict[str, QLabel] = {}
+        self.state_icon = QLabel()  # the state's SVG icon, left of its label
         form = QFormLayout()
         for key in (
             "Name",
@@ -95,8 +105,14 @@ class JobDetailsPanel(QWidget):
         ):
             label = QLabel()
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            form.addRow(key + ":", label)
             self.facts[key] = label
+            if key == "State":
+                row = QHBoxLayout()
+                row.addWidget(self.state_icon)
+                row.addWidget(label, 1)
+                form.addRow(key + ":", row)
+            else:
+                form.addRow(key + ":", label)
         self.tabs = QTabWidget()
         self.views: dict[str, JsonView] = {}
         for key in ("Data", "Options", "Result", "Error", "Logs"):
@@ -124,7 +140,7 @@ class JobDetailsPanel(QWidget):
         self.show_detail(None)
 
     def show_detail(self, detail: JobDetail | None) -> None:
-        self.job = None if detail is None else detail.job
+        self.job = detail
         self._render_facts()
         job = self.job
         self.views["Data"].set_value(None if job is None else job.data)
@@ -135,14 +151,14 @@ class JobDetailsPanel(QWidget):
         if job is not None:
             self._show_outcome_tab(job)
 
-    def _show_outcome_tab(self, job: JobInfo) -> None:
+    def _show_outcome_tab(self, job: FlowJobResponse) -> None:
         """A finished job opens on what matters: its result, or its error."""
         if job.status is JobState.FAILED:
             self.tabs.setCurrentWidget(self.views["Error"])
         elif job.status is JobState.COMPLETED:
             self.tabs.setCurrentWidget(self.views["Result"])
 
-    def update_job(self, job: JobInfo) -> None:
+    def update_job(self, job: FlowJobResponse) -> None:
         """A live update of the shown job (logs are kept until the next load)."""
         if self.job is None or job.job_id != self.job.job_id:
             return
@@ -167,7 +183,10 @@ class JobDetailsPanel(QWidget):
             return
         self.cancel_flow.setEnabled(flow.status is FlowStatus.ACTIVE)
         self.retry_flow.setEnabled(
-            bool(flow.counts.get("failed", 0) or flow.counts.get("cancelled", 0))
+            bool(
+                flow.counts.get(JobState.FAILED.value, 0)
+                or flow.counts.get(JobState.CANCELLED.value, 0)
+            )
         )
 
     def _render_facts(self) -> None:
@@ -176,14 +195,15 @@ class JobDetailsPanel(QWidget):
         if job is None:
             for label in self.facts.values():
                 label.setText("")
+            self.state_icon.clear()
             return
         state = job.status.value
         values = {
             "Name": job.name,
             "Job id": job.job_id,
             "Queue": job.queue_name,
-            "State": f"{STATE_GLYPHS.get(state, '?')} {STATE_LABELS.get(state, state)}",
-            "Attempts": f"{job.attempts_made} of {job.attempts_allowed}",
+            "State": STATE_LABELS.get(state, state),
+            "Attempts": f"{job.attempts_made} of {attempts_allowed(job)}",
             "Progress": to_text(job.progress),
             "Created": moment(job.created_at),
             "Started": moment(job.started_at),
@@ -192,6 +212,7 @@ class JobDetailsPanel(QWidget):
         }
         for key, value in values.items():
             self.facts[key].setText(value)
+        self.state_icon.setPixmap(state_icon(state).pixmap(STATE_ICON_SIZE, STATE_ICON_SIZE))
         self.facts["State"].setStyleSheet(f"color: {state_color(state).name()}; font-weight: bold")
 
     def copy_job_id(self) -> None:

@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
+from backend.schemas import FlowJobResponse, FlowResponse
 from desktop import app_version
 from desktop.client.errors import ApiError
-from desktop.client.records import FlowInfo, JobInfo
+from desktop.client.wire import done
 from desktop.client.ws import LinkState, LinkStatus
 from desktop.controller import Controller
 from desktop.state import Alert
@@ -170,13 +171,13 @@ class MainWindow(QMainWindow):
 
     # --- controller signals ----------------------------------------------------
 
-    def _on_jobs_loaded(self, flow_id: str, root_id: str, jobs: dict[str, JobInfo]) -> None:
+    def _on_jobs_loaded(self, flow_id: str, root_id: str, jobs: dict[str, FlowJobResponse]) -> None:
         self.tree.show_jobs(root_id, jobs)
         shown = self.details.job
         if shown is None or shown.flow_id != flow_id:
             self.tree.select_job(root_id)
 
-    def _on_job_changed(self, job: JobInfo) -> None:
+    def _on_job_changed(self, job: FlowJobResponse) -> None:
         self.tree.update_job(job)
         self.details.update_job(job)
 
@@ -185,21 +186,19 @@ class MainWindow(QMainWindow):
             LinkState.CONNECTED: "● Connected",
             LinkState.CONNECTING: "◌ Connecting…",
             LinkState.CLOSED: "○ Closed",
-            LinkState.POLLING: f"⟳ Polling ({status.detail})",
-            LinkState.UNSUPPORTED: "◌ No live updates",
         }.get(status.state)
         if text is None:
             retry = f", retrying in {status.retry_in:.1f} s" if status.retry_in else ""
             text = f"✗ Disconnected ({status.detail}{retry})"
         self.link_label.setText(text)
 
-    def _on_alert(self, kind: str, flow: FlowInfo) -> None:
+    def _on_alert(self, kind: str, flow: FlowResponse) -> None:
         wanted = self.notify_done_action if kind == Alert.COMPLETED else self.notify_action
         if not wanted.isChecked():
             return
         title = f"Flow {kind}: {flow.name}"
         text = (
-            flow.stuck.reason if flow.stuck is not None else f"{flow.done}/{flow.total} jobs done"
+            flow.stuck.reason if flow.stuck is not None else f"{done(flow)}/{flow.total} jobs done"
         )
         self.notifications.append((title, text))
         if self.tray is not None:
@@ -255,7 +254,7 @@ class MainWindow(QMainWindow):
     def run_demo(self) -> None:
         self.controller.spawn(self.start_demo())
 
-    async def start_demo(self) -> FlowInfo:
+    async def start_demo(self) -> FlowResponse:
         import json
 
         templates = load_templates()

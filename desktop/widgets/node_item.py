@@ -1,6 +1,6 @@
 """One job drawn as a card in the flow tree: name, queue, state, attempts, progress.
 
-The card paints itself from its :class:`JobInfo`; a live update swaps the
+The card paints itself from its :class:`FlowJobResponse`; a live update swaps the
 record and calls ``update()``, so only this card's rectangle is repainted.
 When zoomed far out (level of detail below 0.35) it paints a plain coloured
 box, which keeps 20,000-node trees fluid.
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, QRectF, Qt, QTimer
+from PySide6.QtCore import QObject, QRect, QRectF, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QStyle, QStyleOptionGraphicsItem, QWidget
 
-from desktop.client.records import JobInfo
-from desktop.theme import STATE_GLYPHS, STATE_LABELS, state_color
+from backend.schemas import FlowJobResponse
+from desktop.client.wire import attempts_allowed
+from desktop.theme import STATE_LABELS, state_color, state_icon
 
 
 def progress_fraction(progress: object) -> float | None:
@@ -46,7 +47,7 @@ def blend(start: QColor, end: QColor, t: float) -> QColor:
 
 
 class JobNodeItem(QGraphicsItem):
-    def __init__(self, job: JobInfo, width: float, height: float) -> None:
+    def __init__(self, job: FlowJobResponse, width: float, height: float) -> None:
         super().__init__()
         self.job = job
         self.collapsed = False
@@ -58,7 +59,7 @@ class JobNodeItem(QGraphicsItem):
         self._fade_from: QColor | None = None
         self._fade_start = 0.0
 
-    def set_job(self, job: JobInfo, now: float | None = None) -> bool:
+    def set_job(self, job: FlowJobResponse, now: float | None = None) -> bool:
         """Show a newer record; True if the state changed and a fade began."""
         previous, self.job = self.job, job
         fades = previous.status is not job.status
@@ -69,7 +70,7 @@ class JobNodeItem(QGraphicsItem):
         self.update()
         return fades
 
-    def color(self, now: float | None = None, job: JobInfo | None = None) -> QColor:
+    def color(self, now: float | None = None, job: FlowJobResponse | None = None) -> QColor:
         """The card's state colour at ``now`` (blended while a fade runs)."""
         target = state_color((job or self.job).status.value)
         if self._fade_from is None or job is not None:
@@ -123,12 +124,12 @@ class JobNodeItem(QGraphicsItem):
         font.setBold(False)
         painter.setFont(font)
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        attempts = f"attempt {job.attempts_made}/{job.attempts_allowed}"
+        attempts = f"attempt {job.attempts_made}/{attempts_allowed(job)}"
         painter.drawText(QRectF(x, 22, w, 16), 0, f"{job.queue_name} · {attempts}")
         painter.setPen(color.darker(115))
         state = job.status.value
-        label = f"{STATE_GLYPHS.get(state, '?')} {STATE_LABELS.get(state, state)}"
-        painter.drawText(QRectF(x, 40, w, 16), 0, label)
+        state_icon(state).paint(painter, QRect(int(x), 41, 14, 14))
+        painter.drawText(QRectF(x + 18, 40, w - 18, 16), 0, STATE_LABELS.get(state, state))
         fraction = progress_fraction(job.progress)
         if fraction is not None and not job.status.finished:
             track = QRectF(x, self._rect.height() - 9, w, 4)

@@ -1,108 +1,105 @@
-"""The REST and websocket clients against a real aiohttp server (a fake backend)."""
+"""The REST and websocket clients against the real application (in-memory broker)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
-from fakeserver import TOKEN, FakeBackend
-from pytest_aiohttp import AiohttpServer
+from realserver import real_server, wait_finished, wait_stuck
 
+from backend.api.hub import HUB
+from backend.schemas import EventMessage, FlowCreatedMessage, FlowStatus, JobState
 from desktop.client.errors import ApiError, AuthError, ConnectionFailed, NotFoundError
-from desktop.client.records import FlowStatus, JobState, ServerMessage
 from desktop.client.rest import RestClient
-from desktop.client.ws import Backoff, LinkState, LinkStatus, LiveClient, split_frame, ws_url
+from desktop.client.ws import Backoff, LinkState, LinkStatus, LiveClient, ws_url
 
-FLOW = {
-    "name": "render",
+# root sum = 1 + (2 + 3) + 4 = 10; pre-order: sum, sum, echo, echo
+TREE: dict[str, Any] = {
+    "name": "sum",
     "queueName": "jobQueue",
+    "data": {"add": 1},
     "children": [
         {
-            "name": "a",
+            "name": "sum",
             "queueName": "jobQueue",
-            "children": [{"name": "a1", "queueName": "webhooks"}],
+            "data": {"add": 2},
+            "children": [{"name": "echo", "queueName": "webhooks", "data": 3}],
         },
-        {"name": "b", "queueName": "flowQueue"},
+        {"name": "echo", "queueName": "flowQueue", "data": 4},
     ],
 }
 
 
-@pytest.fixture
-async def backend(aiohttp_server: AiohttpServer) -> AsyncIterator[tuple[FakeBackend, str]]:
-    fake = FakeBackend()
-    server = await aiohttp_server(fake.app())
-    return fake, str(server.make_url("")).rstrip("/")
-
-
-async def test_create_list_and_read(backend: tuple[FakeBackend, str]) -> None:
-    fake, url = backend
-    async with RestClient(url, TOKEN) as api:
-        flow = await api.create_flow(FLOW)
-        assert flow.name == "render"
-        assert flow.total == 4
-        assert flow.status is FlowStatus.ACTIVE
+async def test_create_list_and_read(tmp_path: Path) -> None:
+    async with real_server(tmp_path) as server, RestClient(server.url, server.token) as api:
+        flow = await api.create_flow(TREE)
+        assert (flow.name, flow.total, flow.status) == ("sum", 4, FlowStatus.ACTIVE)
         page = await api.list_flows(limit=10)
         assert [f.id for f in page.items] == [flow.id]
         assert page.next_cursor is None
+        assert await wait_finished(api, flow.id) is FlowStatus.COMPLETED
         jobs = await api.flow_tree(flow.id)
-        assert [j.name for j in jobs] == ["render", "a", "a1", "b"]
-        assert jobs[0].children == (jobs[1].job_id, jobs[3].job_id)
+        assert [j.name for j in jobs] == ["sum", "sum", "echo", "echo"]
+        assert jobs[0].children == [jobs[1].job_id, jobs[3].job_id]
         assert {j.job_id for j in await api.flow_jobs(flow.id)} == {j.job_id for j in jobs}
-        await fake.complete(jobs[2].job_id, {"n": 1})
-        detail = await api.job_detail(jobs[2].job_id)
-        assert detail.job.status is JobState.COMPLETED
-        assert detail.job.result == {"n": 1}
-        assert next(q.name for q in await api.queues()) == "jobQueue"
-        assert await api.workers() == []
-        assert (await api.health())["status"] == "ok"
+        detail = await api.get_job(jobs[0].job_id)
+        assert (detail.status, detail.result) == (JobState.COMPLETED, 10)
+        assert {q.name for q in await api.queues()} >= {"jobQueue", "webhooks", "flowQueue"}
+        assert len(await api.workers()) == 1  # the in-process worker
+        assert (await api.health()).status == "ok"
 
 
-async def test_paging_and_filters(backend: tuple[FakeBackend, str]) -> None:
-    _fake, url = backend
-    async with RestClient(url, TOKEN) as api:
+async def test_paging_search_and_status_filter(tmp_path: Path) -> None:
+    async with real_server(tmp_path) as server, RestClient(server.url, server.token) as api:
         for i in range(5):
-            await api.create_flow({"name": f"flow {i}", "queueName": "jobQueue"})
+            await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": i})
+        failing = await api.create_flow(
+            {"name": "fail", "queueName": "jobQueue", "opts": {"attempts": 1}}
+        )
         first = await api.list_flows(limit=2)
-        assert [f.name for f in first.items] == ["flow 4", "flow 3"]
+        assert first.items[0].id == failing.id
         assert first.next_cursor is not None
         second = await api.list_flows(limit=2, cursor=first.next_cursor)
-        assert [f.name for f in second.items] == ["flow 2", "flow 1"]
-        found = await api.list_flows(search="FLOW 0")
-        assert [f.name for f in found.items] == ["flow 0"]
-        assert (await api.list_flows(status=FlowStatus.FAILED)).items == ()
+        assert not {f.id for f in first.items} & {f.id for f in second.items}
+        assert len(second.items) == 2
+        # the search the window's box sends: a case-insensitive substring of the name
+        found = await api.list_flows(search="FAI")
+        assert [f.id for f in found.items] == [failing.id]
+        assert len((await api.list_flows(search="ech")).items) == 5
+        assert await wait_finished(api, failing.id) is FlowStatus.FAILED
+        assert [f.id for f in (await api.list_flows(status=FlowStatus.FAILED)).items] == [
+            failing.id
+        ]
 
 
-async def test_errors_are_typed_and_carry_the_path(backend: tuple[FakeBackend, str]) -> None:
-    _, url = backend
-    async with RestClient(url, TOKEN) as api:
-        bad = {
-            "name": "x",
-            "queueName": "jobQueue",
-            "children": [{"name": "y", "queueName": "nope"}],
-        }
-        with pytest.raises(ApiError) as info:
-            await api.create_flow(bad)
-        assert info.value.status == 422
-        assert info.value.path == "children[0].queueName"
-        with pytest.raises(NotFoundError):
-            await api.get_flow("missing")
-    async with RestClient(url, "wrong") as api:
-        with pytest.raises(AuthError):
-            await api.list_flows()
+async def test_errors_are_typed_and_carry_the_path(tmp_path: Path) -> None:
+    async with real_server(tmp_path) as server:
+        async with RestClient(server.url, server.token) as api:
+            bad = {
+                "name": "x",
+                "queueName": "jobQueue",
+                "children": [{"name": "y", "queueName": "nope"}],
+            }
+            with pytest.raises(ApiError) as info:
+                await api.create_flow(bad)
+            assert info.value.status == 422
+            assert info.value.path == "children[0].queueName"
+            with pytest.raises(NotFoundError):
+                await api.get_flow("missing")
+            with pytest.raises(NotFoundError):
+                await api.get_job("missing")
+        async with RestClient(server.url, "fd_wrong") as api:
+            with pytest.raises(AuthError):
+                await api.list_flows()
 
 
 async def test_unreachable_server_is_connection_failed() -> None:
-    async with RestClient("http://127.0.0.1:9", TOKEN, timeout=2) as api:
+    async with RestClient("http://127.0.0.1:9", "t", timeout=2) as api:
         with pytest.raises(ConnectionFailed):
             await api.health()
-
-
-def test_split_frame_handles_batches() -> None:
-    one = {"type": "flow:deleted", "seq": 3, "data": {"id": "f"}}
-    assert [m.seq for m in split_frame(one)] == [3]
-    assert [m.seq for m in split_frame([one, {**one, "seq": 4}])] == [3, 4]
-    assert [m.seq for m in split_frame({"type": "batch", "items": [one]})] == [3]
 
 
 def test_ws_url_and_backoff() -> None:
@@ -114,12 +111,12 @@ def test_ws_url_and_backoff() -> None:
 
 class Recorder:
     def __init__(self) -> None:
-        self.messages: list[ServerMessage] = []
+        self.messages: list[EventMessage] = []
         self.resyncs: list[str] = []
         self.states: list[LinkStatus] = []
         self.event = asyncio.Event()
 
-    def message(self, m: ServerMessage) -> None:
+    def message(self, m: EventMessage) -> None:
         self.messages.append(m)
         self.event.set()
 
@@ -131,83 +128,103 @@ class Recorder:
         self.states.append(s)
         self.event.set()
 
+    def created(self) -> list[str]:
+        return [m.data.name for m in self.messages if isinstance(m, FlowCreatedMessage)]
+
     async def until(self, predicate: Callable[[], object]) -> None:
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(30):
             while not predicate():
                 self.event.clear()
                 await self.event.wait()
 
 
-def live(url: str, rec: Recorder) -> LiveClient:
+def live(url: str, token: str, rec: Recorder, since: int | None = None) -> LiveClient:
     return LiveClient(
         url,
-        TOKEN,
+        token,
         on_message=rec.message,
         on_resync=rec.resync,
         on_status=rec.status,
         backoff=Backoff(initial=0.05, maximum=0.2),
+        since=since,
     )
 
 
-async def test_reconnect_resumes_from_last_seq(backend: tuple[FakeBackend, str]) -> None:
-    fake, url = backend
-    rec = Recorder()
-    client = live(url, rec)
-    client.start()
-    try:
-        await rec.until(lambda: client.status.state is LinkState.CONNECTED)
-        await fake.create({"name": "one", "queueName": "jobQueue"})
-        await rec.until(lambda: len(rec.messages) == 1)
-        await fake.drop_sockets()
-        await rec.until(lambda: client.status.state is LinkState.DISCONNECTED)
-        # events written while the client is away are replayed on reconnect
-        await fake.create({"name": "two", "queueName": "jobQueue"})
-        await fake.create({"name": "three", "queueName": "jobQueue"})
-        await rec.until(lambda: len(rec.messages) == 3)
-        await fake.create({"name": "four", "queueName": "jobQueue"})
-        await rec.until(lambda: len(rec.messages) == 4)
-    finally:
-        await client.close()
-    assert [m.seq for m in rec.messages] == [1, 2, 3, 4]
-    assert [m.data["name"] for m in rec.messages] == ["one", "two", "three", "four"]
-    assert fake.ws_connects[-1] == "since=1"
-    assert rec.resyncs == []
-    assert client.status.state is LinkState.CLOSED
+async def test_reconnect_resumes_from_last_seq(tmp_path: Path) -> None:
+    async with real_server(tmp_path) as server, RestClient(server.url, server.token) as api:
+        rec = Recorder()
+        client = live(server.url, server.token, rec)
+        client.start()
+        try:
+            await rec.until(lambda: client.status.state is LinkState.CONNECTED)
+            one = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": 1})
+            await rec.until(lambda: client.last_seq is not None)
+            await client.drop()
+            await rec.until(lambda: client.status.state is LinkState.DISCONNECTED)
+            # events written while the client is away are replayed on reconnect
+            two = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": 2})
+            await wait_finished(api, two.id)
+            await wait_finished(api, one.id)
+            await rec.until(lambda: client.connections == 2)
+            three = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": 3})
+            await wait_finished(api, three.id)
+            await rec.until(
+                lambda: (
+                    {one.id, two.id, three.id}
+                    <= {m.data.id for m in rec.messages if isinstance(m, FlowCreatedMessage)}
+                )
+            )
+            await asyncio.sleep(0.2)
+        finally:
+            await client.close()
+        seqs = [m.seq for m in rec.messages]
+        assert seqs == list(range(1, len(seqs) + 1))  # every event, once, in order
+        assert rec.resyncs == []
+        assert client.status.state is LinkState.CLOSED
 
 
-async def test_resync_when_since_is_too_old(backend: tuple[FakeBackend, str]) -> None:
-    fake, url = backend
-    for i in range(3):
-        await fake.create({"name": f"f{i}", "queueName": "jobQueue"})
-    fake.retained_from = 3
-    rec = Recorder()
-    client = LiveClient(url, TOKEN, on_message=rec.message, on_resync=rec.resync, since=0)
-    client.start()
-    try:
-        await rec.until(lambda: rec.resyncs)
-        await fake.create({"name": "live", "queueName": "jobQueue"})
-        await rec.until(lambda: rec.messages)
-    finally:
-        await client.close()
-    assert rec.messages[0].seq == 4
-    assert client.last_seq == 4
+async def test_resync_when_since_is_older_than_the_retained_log(tmp_path: Path) -> None:
+    async with (
+        real_server(tmp_path, events_retention_count=2, events_prune_interval=0.05) as server,
+        RestClient(server.url, server.token) as api,
+    ):
+        for i in range(3):
+            flow = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": i})
+            await wait_finished(api, flow.id)
+        hub = server.runner.app[HUB]
+        async with asyncio.timeout(20):
+            while hub.stats.pruned < 2:  # the oldest events are gone
+                await asyncio.sleep(0.05)
+        rec = Recorder()
+        client = live(server.url, server.token, rec, since=0)
+        client.start()
+        try:
+            await rec.until(lambda: rec.resyncs)
+            head = client.last_seq
+            assert head is not None
+            assert head > 2
+            later = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": 9})
+            await rec.until(lambda: any(m.data.id == later.id for m in rec.messages))
+        finally:
+            await client.close()
+        assert rec.messages[0].seq == head + 1  # nothing replayed, the live stream goes on
 
 
-async def test_duplicates_at_the_seam_are_dropped(backend: tuple[FakeBackend, str]) -> None:
-    fake, url = backend
-    rec = Recorder()
-    client = live(url, rec)
-    client.start()
-    try:
-        await rec.until(lambda: client.status.state is LinkState.CONNECTED)
-        await fake.create({"name": "one", "queueName": "jobQueue"})
-        await rec.until(lambda: rec.messages)
-        # a server that replays an event the client already has
-        for ws in fake.sockets:
-            await ws.send_str('{"type": "flow:created", "seq": 1, "data": {}}')
-            await ws.send_str("not json")
-        await fake.create({"name": "two", "queueName": "jobQueue"})
-        await rec.until(lambda: len(rec.messages) == 2)
-    finally:
-        await client.close()
-    assert [m.seq for m in rec.messages] == [1, 2]
+async def test_stuck_flow_is_seen_live(tmp_path: Path) -> None:
+    async with real_server(tmp_path) as server, RestClient(server.url, server.token) as api:
+        rec = Recorder()
+        client = live(server.url, server.token, rec)
+        client.start()
+        try:
+            await rec.until(lambda: client.status.state is LinkState.CONNECTED)
+            flow = await api.create_flow(
+                {
+                    "name": "sum",
+                    "queueName": "jobQueue",
+                    "children": [{"name": "fail", "queueName": "jobQueue"}],
+                }
+            )
+            await wait_stuck(api, flow.id)
+            await rec.until(lambda: any(getattr(m.data, "stuck", None) for m in rec.messages))
+        finally:
+            await client.close()

@@ -1,44 +1,30 @@
 """Remote profiles: the connect dialog checks and remembers them; the app switches servers.
 
-Servers are fake backends on real sockets (``fakeserver.py``); the check the
-dialog makes is a real authenticated request, so a wrong token is refused
-by the server, not by the dialog.
+Servers are the real application on loopback ports (``realserver.py``); the
+check the dialog makes is a real authenticated request, so a wrong token is
+refused by the server, not by the dialog.
 """
 
 from __future__ import annotations
 
 import asyncio
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import qasync
-from aiohttp import web
-from fakeserver import TOKEN, FakeBackend
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from qtkit import run, until
+from realserver import real_server
 
 from desktop.app import LAST_PROFILE_KEY, parse_args
 from desktop.app import run as run_app
+from desktop.client.rest import RestClient
 from desktop.connection import Profile, load_profiles, save_profile
 from desktop.controller import Controller
 from desktop.views.connect_dialog import EMBEDDED, NEW
 from desktop.views.main_window import MainWindow
-
-
-@asynccontextmanager
-async def fake_server() -> AsyncIterator[tuple[FakeBackend, str]]:
-    fake = FakeBackend()
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield fake, f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 def test_dialog_checks_the_token_then_saves_the_profile(
@@ -47,8 +33,9 @@ def test_dialog_checks_the_token_then_saves_the_profile(
     profiles = tmp_path / "config" / "profiles.json"
 
     async def scenario() -> None:
-        async with fake_server() as (_fake, url):
-            controller = Controller(url, TOKEN)
+        async with real_server(tmp_path / "server") as server:
+            url, token = server.url, server.token
+            controller = Controller(url, token)
             settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
             window = MainWindow(controller, "test", settings, profiles_file=profiles)
             chosen: list[Profile | None] = []
@@ -60,7 +47,7 @@ def test_dialog_checks_the_token_then_saves_the_profile(
                 dialog.choice.setCurrentText(NEW)
                 dialog.name.setText("staging")
                 dialog.url.setText("ftp://nope")
-                dialog.token.setText(TOKEN)
+                dialog.token.setText(token)
                 dialog.submit()
                 assert "http://" in dialog.error.text()
                 dialog.url.setText(url + "/")
@@ -69,15 +56,15 @@ def test_dialog_checks_the_token_then_saves_the_profile(
                 await until(lambda: "Could not use" in dialog.error.text(), "refusal")
                 assert "401" in dialog.error.text()
                 assert not profiles.exists()
-                dialog.token.setText(TOKEN)
+                dialog.token.setText(token)
                 dialog.submit()
                 await until(lambda: chosen, "connect request")
-                assert chosen == [Profile("staging", url, TOKEN)]
+                assert chosen == [Profile("staging", url, token)]
                 assert load_profiles(profiles) == chosen
                 assert stat.S_IMODE(profiles.stat().st_mode) == 0o600
                 again = window.open_connect()  # a saved profile fills the fields
                 again.choice.setCurrentText("staging")
-                assert (again.url.text(), again.token.text()) == (url, TOKEN)
+                assert (again.url.text(), again.token.text()) == (url, token)
                 again.choice.setCurrentText(EMBEDDED)
                 again.submit()
                 assert chosen[-1] is None
@@ -101,23 +88,28 @@ def test_app_switches_between_saved_profiles_and_remembers(
         return [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
 
     async def scenario() -> None:
-        async with fake_server() as (one, url_one), fake_server() as (two, url_two):
-            save_profile(Profile("one", url_one, TOKEN))
-            save_profile(Profile("two", url_two, TOKEN))
-            await one.create({"name": "on-one", "queueName": "jobQueue"})
-            await two.create({"name": "on-two", "queueName": "jobQueue"})
+        async with (
+            real_server(tmp_path / "one") as one,
+            real_server(tmp_path / "two") as two,
+        ):
+            url_one, url_two = one.url, two.url
+            save_profile(Profile("one", url_one, one.token))
+            save_profile(Profile("two", url_two, two.token))
+            for server, name in ((one, "sum"), (two, "echo")):
+                async with RestClient(server.url, server.token) as api:
+                    await api.create_flow({"name": name, "queueName": "jobQueue"})
             app = asyncio.ensure_future(run_app(qapp, parse_args(["--profile", "one"]), settings))
             await until(lambda: len(windows()) == 1, "first window")
             first = windows()[0]
             assert first.mode_label.text() == "Mode: remote (one)"
             await until(lambda: first.controller.flows.rowCount() == 1, "flows of one")
-            assert first.controller.flows.index(0, 1).data() == "on-one"
-            first.switchRequested.emit(Profile("two", url_two, TOKEN))
+            assert first.controller.flows.index(0, 1).data() == "sum"
+            first.switchRequested.emit(Profile("two", url_two, two.token))
             await until(lambda: windows() and windows()[0] is not first, "second window")
             second = windows()[0]
             assert second.mode_label.text() == "Mode: remote (two)"
             await until(lambda: second.controller.flows.rowCount() == 1, "flows of two")
-            assert second.controller.flows.index(0, 1).data() == "on-two"
+            assert second.controller.flows.index(0, 1).data() == "echo"
             assert settings.value(LAST_PROFILE_KEY) == "two"
             second.close()
             assert await asyncio.wait_for(app, 10) == 0

@@ -7,24 +7,32 @@ from typing import Any
 from pytestqt.modeltest import ModelTester
 from pytestqt.qtbot import QtBot
 
-from desktop.client.records import FlowInfo, FlowStatus, QueueInfo, WorkerInfo
+from backend.schemas import FlowResponse, FlowStatus, JobState, QueueInfo, Stuck, WorkerResponse
 from desktop.models.flow_list import Column, FlowListModel, FlowRole
 from desktop.models.overview import QueueCountsModel, WorkersModel, heartbeat_age
 from desktop.state import FlowAdded, FlowChanged, FlowRemoved
 
 
-def flow(i: int, **kw: Any) -> FlowInfo:
-    raw = {
+def t(minute: int, second: int) -> str:
+    return f"2026-01-01T00:{minute:02d}:{second:02d}.000+00:00"
+
+
+def flow(i: int, **kw: Any) -> FlowResponse:
+    raw: dict[str, Any] = {
         "id": f"f{i}",
         "name": f"flow {i}",
-        "status": "active",
-        "rootJobId": f"r{i}",
-        "createdAt": f"2026-01-01T00:00:{i:02d}.000+00:00",
-        "updatedAt": f"2026-01-01T00:00:{i:02d}.000+00:00",
-        "counts": {"completed": 1, "waiting": 3},
+        "status": FlowStatus.ACTIVE,
+        "root_job_id": f"r{i}",
+        "created_at": f"2026-01-01T00:00:{i:02d}.000+00:00",
+        "updated_at": f"2026-01-01T00:00:{i:02d}.000+00:00",
+        "counts": {JobState.COMPLETED.value: 1, JobState.WAITING.value: 3},
         "total": 4,
     }
-    return FlowInfo.from_json({**raw, **kw})
+    return FlowResponse(**{**raw, **kw})
+
+
+def queue(name: str, failed: int = 0) -> QueueInfo:
+    return QueueInfo(name=name, counts={JobState.FAILED.value: failed} if failed else {})
 
 
 def loaded(n: int, cursor: str | None = None) -> FlowListModel:
@@ -63,7 +71,7 @@ def test_live_insert_update_remove_emit_row_signals(qtbot: QtBot) -> None:
     with qtbot.waitSignal(model.rowsInserted) as inserted:
         model.apply([FlowAdded(flow(5))])
     assert inserted.args[1:] == [0, 0]
-    failed = flow(1, status="failed", updatedAt="2026-01-01T00:01:00.000+00:00")
+    failed = flow(1, status=FlowStatus.FAILED, updated_at=t(1, 0))
     with qtbot.waitSignal(model.dataChanged) as changed:
         model.apply([FlowChanged(failed, flow(1))])
     assert changed.args[0].row() == 2
@@ -76,7 +84,7 @@ def test_live_insert_update_remove_emit_row_signals(qtbot: QtBot) -> None:
 
 def test_stuck_flow_stands_out() -> None:
     model = FlowListModel()
-    model.reset_page([flow(1, stuck={"jobId": "j", "reason": "child j failed"})], None)
+    model.reset_page([flow(1, stuck=Stuck(job_id="j", reason="child j failed"))], None)
     index = model.index(0, Column.STATUS)
     assert index.data() == "stuck"
     assert index.data(FlowRole.STUCK) == "child j failed"
@@ -99,17 +107,20 @@ def test_fetch_more_requests_the_cursor_once(qtbot: QtBot) -> None:
 def test_filter_applies_to_live_inserts() -> None:
     model = FlowListModel()
     model.set_filter(FlowStatus.FAILED, "render")
-    model.apply([FlowAdded(flow(1, name="render", status="active"))])
-    model.apply([FlowAdded(flow(2, name="other", status="failed"))])
+    model.apply([FlowAdded(flow(1, name="render", status=FlowStatus.ACTIVE))])
+    model.apply([FlowAdded(flow(2, name="other", status=FlowStatus.FAILED))])
     assert model.rowCount() == 0
-    model.apply([FlowAdded(flow(3, name="Render big", status="failed"))])
+    model.apply([FlowAdded(flow(3, name="Render big", status=FlowStatus.FAILED))])
     assert model.rowCount() == 1
     # a flow that stops matching leaves the list
     model.apply(
         [
             FlowChanged(
                 flow(
-                    3, name="Render big", status="active", updatedAt="2026-01-01T00:09:00.000+00:00"
+                    3,
+                    name="Render big",
+                    status=FlowStatus.ACTIVE,
+                    updated_at=t(9, 0),
                 ),
                 flow(3),
             )
@@ -130,17 +141,39 @@ def test_older_flow_waits_for_its_page_when_more_remain() -> None:
 
 def test_overview_models(qtmodeltester: ModelTester, qtbot: QtBot) -> None:
     queues = QueueCountsModel()
-    queues.set_rows([QueueInfo("jobQueue", {"failed": 2}), QueueInfo("webhooks", {})])
+    queues.set_rows(
+        [
+            queue("jobQueue", 2),
+            queue("webhooks"),
+        ]
+    )
     qtmodeltester.check(queues)
     assert queues.index(0, 0).data() == "jobQueue"
     failed_col = queues.headers.index("failed")
     assert queues.index(0, failed_col).data() == "2"
     with qtbot.waitSignal(queues.dataChanged):
-        queues.set_rows([QueueInfo("jobQueue", {"failed": 3}), QueueInfo("webhooks", {})])
+        queues.set_rows(
+            [
+                queue("jobQueue", 3),
+                queue("webhooks"),
+            ]
+        )
     with qtbot.waitSignal(queues.modelReset):
-        queues.set_rows([QueueInfo("jobQueue", {})])
+        queues.set_rows([queue("jobQueue")])
     workers = WorkersModel()
-    workers.set_rows([WorkerInfo("w1", "host", 42, ("jobQueue",), ("echo", "sum"))])
+    workers.set_rows(
+        [
+            WorkerResponse(
+                id="w1",
+                host="host",
+                pid=42,
+                queues=["jobQueue"],
+                tasks=["echo", "sum"],
+                started_at="2026-01-01T00:00:00.000+00:00",
+                heartbeat_at="2026-01-01T00:00:00.000+00:00",
+            )
+        ]
+    )
     qtmodeltester.check(workers)
     assert workers.index(0, 4).data() == "echo, sum"
 
@@ -157,7 +190,7 @@ def test_live_inserts_keep_newest_first_and_rows_stay_addressable() -> None:
     seconds = [(i * 37) % 59 + 1 for i in range(59)]
     for second in seconds:
         model.apply([FlowAdded(flow(second))])
-        changed = flow(second, status="completed", updatedAt="2026-01-01T00:01:00.000+00:00")
+        changed = flow(second, status=FlowStatus.COMPLETED, updated_at=t(1, 0))
         model.apply([FlowChanged(changed, flow(second))])
     ids = [model.flow_at(row).id for row in range(model.rowCount())]  # type: ignore[union-attr]
     assert ids == [f"f{s}" for s in sorted(seconds, reverse=True)]

@@ -6,14 +6,18 @@ from typing import Any
 
 import pytest
 
-from desktop.client.records import (
-    FlowInfo,
+from backend.schemas import (
+    EventMessage,
+    FlowCreatedMessage,
+    FlowDeletedMessage,
+    FlowJobResponse,
+    FlowJobUpdatedMessage,
+    FlowRef,
+    FlowResponse,
     FlowStatus,
-    JobInfo,
+    FlowUpdatedMessage,
     JobState,
-    ProtocolError,
-    ServerMessage,
-    flatten_tree,
+    Stuck,
 )
 from desktop.state import (
     Alert,
@@ -32,52 +36,60 @@ def t(ms: int) -> str:
     return f"2026-01-01T00:00:00.{ms:03d}+00:00"
 
 
-def flow_json(fid: str = "f1", ms: int = 1, **kw: Any) -> dict[str, Any]:
-    base = {
+def flow_of(fid: str = "f1", ms: int = 1, **kw: Any) -> FlowResponse:
+    base: dict[str, Any] = {
         "id": fid,
         "name": "render",
-        "status": "active",
-        "rootJobId": "root",
-        "createdAt": t(0),
-        "updatedAt": t(ms),
-        "counts": {"waiting": 2},
+        "status": FlowStatus.ACTIVE,
+        "root_job_id": "root",
+        "created_at": t(0),
+        "updated_at": t(ms),
+        "counts": {JobState.WAITING.value: 2},
         "total": 2,
     }
-    return {**base, **kw}
+    return FlowResponse(**{**base, **kw})
 
 
-def job_json(jid: str, ms: int = 1, fid: str = "f1", **kw: Any) -> dict[str, Any]:
-    base = {
-        "id": jid,
-        "jobId": jid,
-        "flowId": fid,
-        "parentId": None,
+def job_of(jid: str, ms: int = 1, fid: str = "f1", **kw: Any) -> FlowJobResponse:
+    base: dict[str, Any] = {
+        "job_id": jid,
+        "flow_id": fid,
+        "parent_id": None,
         "name": "echo",
-        "queueName": "jobQueue",
-        "status": "waiting",
+        "queue_name": "jobQueue",
+        "status": JobState.WAITING,
         "children": [],
-        "attemptsMade": 0,
-        "createdAt": t(0),
-        "updatedAt": t(ms),
+        "attempts_made": 0,
+        "created_at": t(0),
+        "updated_at": t(ms),
         "opts": {"attempts": 3},
     }
-    return {**base, **kw}
+    return FlowJobResponse(**{**base, **kw})
 
 
-def msg(type_: str, seq: int, data: Any) -> ServerMessage:
-    return ServerMessage(type_, seq, data)
+def created(seq: int, flow: FlowResponse) -> EventMessage:
+    return FlowCreatedMessage(type="flow:created", seq=seq, data=flow)
+
+
+def updated(seq: int, flow: FlowResponse) -> EventMessage:
+    return FlowUpdatedMessage(type="flow:updated", seq=seq, data=flow)
+
+
+def job_updated(seq: int, job: FlowJobResponse) -> EventMessage:
+    return FlowJobUpdatedMessage(type="flow:job:updated", seq=seq, data=job)
 
 
 def test_flow_created_then_updated_then_deleted() -> None:
     state = FlowdeskState()
-    [added] = state.apply(msg("flow:created", 1, flow_json()))
+    [added] = state.apply(created(1, flow_of()))
     assert isinstance(added, FlowAdded)
     assert added.flow.name == "render"
-    [changed] = state.apply(msg("flow:updated", 2, flow_json(ms=2, status="completed")))
+    [changed] = state.apply(updated(2, flow_of(ms=2, status=FlowStatus.COMPLETED)))
     assert isinstance(changed, FlowChanged)
     assert changed.previous.status is FlowStatus.ACTIVE
     assert changed.flow.status is FlowStatus.COMPLETED
-    assert state.apply(msg("flow:deleted", 3, {"id": "f1"})) == [FlowRemoved("f1")]
+    deleted = FlowDeletedMessage(type="flow:deleted", seq=3, data=FlowRef(id="f1"))
+    assert state.apply(deleted) == [FlowRemoved("f1")]
     assert state.flows == {}
     assert state.last_seq == 3
 
@@ -92,24 +104,23 @@ def test_flow_created_then_updated_then_deleted() -> None:
 )
 def test_older_record_never_replaces_newer(first: int, second: int, kept: int) -> None:
     state = FlowdeskState()
-    state.load_flows([FlowInfo.from_json(flow_json(ms=first, name=f"v{first}"))])
-    state.load_flows([FlowInfo.from_json(flow_json(ms=second, name=f"v{second}"))])
+    state.load_flows([flow_of(ms=first, name=f"v{first}")])
+    state.load_flows([flow_of(ms=second, name=f"v{second}")])
     assert state.flows["f1"].name == f"v{kept}"
 
 
 def test_duplicate_seq_is_ignored() -> None:
     state = FlowdeskState()
-    state.apply(msg("flow:created", 5, flow_json()))
-    assert state.apply(msg("flow:updated", 5, flow_json(ms=9))) == []
-    assert state.apply(msg("flow:updated", 4, flow_json(ms=9))) == []
+    state.apply(created(5, flow_of()))
+    assert state.apply(updated(5, flow_of(ms=9))) == []
+    assert state.apply(updated(4, flow_of(ms=9))) == []
 
 
 def test_job_updates_only_kept_for_tracked_flows() -> None:
     state = FlowdeskState()
-    update = msg("flow:job:updated", 1, job_json("j1", status="active"))
-    assert state.apply(update) == []
+    assert state.apply(job_updated(1, job_of("j1", status=JobState.ACTIVE))) == []
     state.track("f1")
-    changes = state.apply(msg("flow:job:updated", 2, job_json("j1", ms=2, status="completed")))
+    changes = state.apply(job_updated(2, job_of("j1", ms=2, status=JobState.COMPLETED)))
     assert [type(c) for c in changes] == [JobFinished, JobChanged]
     assert state.jobs["f1"]["j1"].status is JobState.COMPLETED
     state.untrack("f1")
@@ -119,9 +130,11 @@ def test_job_updates_only_kept_for_tracked_flows() -> None:
 def test_job_finished_reported_once_per_transition() -> None:
     state = FlowdeskState()
     state.track("f1")
-    done = job_json("j1", ms=2, status="completed")
-    first = state.apply(msg("flow:job:updated", 1, done))
-    again = state.apply(msg("flow:job:updated", 2, {**done, "updatedAt": t(3), "progress": 100}))
+    done = job_of("j1", ms=2, status=JobState.COMPLETED)
+    first = state.apply(job_updated(1, done))
+    again = state.apply(
+        job_updated(2, done.model_copy(update={"updated_at": t(3), "progress": 100}))
+    )
     assert any(isinstance(c, JobFinished) for c in first)
     assert not any(isinstance(c, JobFinished) for c in again)
 
@@ -129,60 +142,36 @@ def test_job_finished_reported_once_per_transition() -> None:
 def test_snapshot_keeps_newer_job_from_a_message() -> None:
     state = FlowdeskState()
     state.track("f1")
-    state.apply(msg("flow:job:updated", 1, job_json("j1", ms=5, status="completed")))
-    stale = [JobInfo.from_json(job_json("j1", ms=1)), JobInfo.from_json(job_json("j2", ms=1))]
+    state.apply(job_updated(1, job_of("j1", ms=5, status=JobState.COMPLETED)))
+    stale = [job_of("j1", ms=1), job_of("j2", ms=1)]
     assert state.load_jobs("f1", stale) == [JobsLoaded("f1")]
     assert state.jobs["f1"]["j1"].status is JobState.COMPLETED
     assert set(state.jobs["f1"]) == {"j1", "j2"}
 
 
-def test_unknown_type_changes_nothing_and_bad_payload_raises() -> None:
-    state = FlowdeskState()
-    assert state.apply(msg("flow:something-new", 1, {})) == []
-    with pytest.raises(ProtocolError):
-        state.apply(msg("flow:created", 2, {"id": 3}))
-    with pytest.raises(ProtocolError):
-        state.apply(msg("flow:deleted", 3, {}))
-
-
 def test_forget_flows_reports_removals() -> None:
     state = FlowdeskState()
-    state.load_flows([FlowInfo.from_json(flow_json("a")), FlowInfo.from_json(flow_json("b"))])
+    state.load_flows([flow_of("a"), flow_of("b")])
     assert state.forget_flows() == [FlowRemoved("a"), FlowRemoved("b")]
+
+
+STUCK = Stuck(job_id="j", reason="child failed")
 
 
 @pytest.mark.parametrize(
     ("before", "after", "alert"),
     [
-        (None, {"status": "failed"}, Alert.FAILED),
-        ({"status": "active"}, {"status": "failed"}, Alert.FAILED),
-        ({"status": "failed"}, {"status": "failed"}, None),
-        ({}, {"stuck": {"jobId": "j", "reason": "child failed"}}, Alert.STUCK),
-        ({"stuck": {"jobId": "j", "reason": "x"}}, {"stuck": {"jobId": "j", "reason": "x"}}, None),
-        ({}, {"status": "completed"}, Alert.COMPLETED),
+        (None, {"status": FlowStatus.FAILED}, Alert.FAILED),
+        ({"status": FlowStatus.ACTIVE}, {"status": FlowStatus.FAILED}, Alert.FAILED),
+        ({"status": FlowStatus.FAILED}, {"status": FlowStatus.FAILED}, None),
+        ({}, {"stuck": STUCK}, Alert.STUCK),
+        ({"stuck": STUCK}, {"stuck": STUCK}, None),
+        ({}, {"status": FlowStatus.COMPLETED}, Alert.COMPLETED),
         ({}, {}, None),
     ],
 )
 def test_flow_alerts(
     before: dict[str, Any] | None, after: dict[str, Any], alert: Alert | None
 ) -> None:
-    previous = None if before is None else FlowInfo.from_json(flow_json(**before))
-    assert flow_alert(previous, FlowInfo.from_json(flow_json(**after))) == alert
-
-
-def test_records_parse_progress_counts_and_tree() -> None:
-    flow = FlowInfo.from_json(
-        flow_json(counts={"completed": 3, "failed": 1, "active": 2, "cancelled": 1}, total=7)
-    )
-    assert (flow.done, flow.total, flow.failed_jobs) == (5, 7, 1)
-    tree = {
-        **job_json("r"),
-        "children": ["a"],
-        "nodes": [
-            {**job_json("a", parentId="r"), "nodes": [{**job_json("b", parentId="a"), "nodes": []}]}
-        ],
-    }
-    assert [j.job_id for j in flatten_tree(tree)] == ["r", "a", "b"]
-    job = JobInfo.from_json(job_json("x", status="brand-new-state"))
-    assert job.status is JobState.UNKNOWN
-    assert job.attempts_allowed == 3
+    previous = None if before is None else flow_of(**before)
+    assert flow_alert(previous, flow_of(**after)) == alert

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pytestqt.qtbot import QtBot
 
-from desktop.client.records import JobInfo, JobState
+from backend.schemas import FlowJobResponse, JobState
 from desktop.theme import state_color
 from desktop.views.flow_tree import FlowTreeView
 from desktop.widgets.node_item import FADE_SECONDS, blend
 
 
-def job(job_id: str, parent: str | None, children: tuple[str, ...] = ()) -> JobInfo:
-    return JobInfo(
-        id=job_id,
+def job(job_id: str, parent: str | None, children: tuple[str, ...] = ()) -> FlowJobResponse:
+    return FlowJobResponse(
         job_id=job_id,
         flow_id="f",
         parent_id=parent,
         name=f"task-{job_id}",
         queue_name="jobQueue",
         status=JobState.WAITING,
-        children=children,
+        children=list(children),
+        opts={},
         attempts_made=0,
         created_at="2026-01-01T00:00:00.000+00:00",
         updated_at="2026-01-01T00:00:00.000+00:00",
@@ -40,7 +38,7 @@ def test_state_change_fades_from_old_to_new_colour(qtbot: QtBot) -> None:
     item = view.nodes["a"]
     before = state_color(JobState.WAITING.value)
     after = state_color(JobState.ACTIVE.value)
-    assert item.set_job(replace(item.job, status=JobState.ACTIVE), now=100.0)
+    assert item.set_job(item.job.model_copy(update=dict(status=JobState.ACTIVE)), now=100.0)
     assert item.color(100.0) == before
     half = item.color(100.0 + FADE_SECONDS / 2)
     assert half == blend(before, after, 0.5)
@@ -49,13 +47,13 @@ def test_state_change_fades_from_old_to_new_colour(qtbot: QtBot) -> None:
     assert item.color(end) == after
     assert not item.fading(end)
     # Same state again (progress, say): no fade.
-    assert not item.set_job(replace(item.job, progress=50), now=200.0)
+    assert not item.set_job(item.job.model_copy(update=dict(progress=50)), now=200.0)
 
 
 def test_live_update_repaints_one_card_and_the_fader_stops(qtbot: QtBot) -> None:
     view = shown(qtbot)
     items = dict(view.nodes)
-    view.update_job(replace(view.jobs["b"], status=JobState.COMPLETED, result=1))
+    view.update_job(view.jobs["b"].model_copy(update=dict(status=JobState.COMPLETED, result=1)))
     assert view.nodes == items  # no rebuild: the same cards
     assert view.nodes["b"].job.status is JobState.COMPLETED
     assert view.fader.active
@@ -65,7 +63,7 @@ def test_live_update_repaints_one_card_and_the_fader_stops(qtbot: QtBot) -> None
 
 def test_rebuild_forgets_fading_cards(qtbot: QtBot) -> None:
     view = shown(qtbot)
-    view.update_job(replace(view.jobs["a"], status=JobState.ACTIVE))
+    view.update_job(view.jobs["a"].model_copy(update=dict(status=JobState.ACTIVE)))
     assert view.fader.active
     view.toggle_collapsed("r")  # lays out again: new cards
     assert not view.fader.active

@@ -1,63 +1,93 @@
-"""The whole window against a real aiohttp server, offscreen, on a qasync loop.
+"""The whole window against the real application, offscreen, on a qasync loop.
 
-The server is the fake backend of ``fakeserver.py`` until the real embedded
-backend lands; the window only uses the public REST + websocket interface,
-so the same tests then run against the real one.
+The server is ``create_app`` with the example tasks in an in-process worker
+on the in-memory broker (``realserver.py``): flows really run, and the
+window learns about them only through the public REST + websocket interface.
+Scenarios that need Redis or a server restart are in ``test_real_backend.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import qasync
-from aiohttp import web
-from fakeserver import TOKEN, FakeBackend
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from pytestqt.qtbot import QtBot
 from qtkit import run, until
+from realserver import RealServer, real_server, wait_finished
 
-from desktop.client.records import FlowStatus, JobState
-from desktop.client.ws import LinkState
+from backend.api.hub import HUB
+from backend.schemas import FlowStatus, JobState
+from desktop.client.rest import RestClient
+from desktop.client.ws import Backoff, LinkState
 from desktop.controller import Controller
-from desktop.models.flow_list import FlowRole
+from desktop.models.flow_list import Column, FlowRole
 from desktop.views.main_window import MainWindow
 
-FLOW = {
-    "name": "render",
+LATER_MS = 3000  # long enough for the test to show the tree before anything runs
+
+# Every job waits LATER_MS before it first runs, so each state change reaches
+# a tree the window already shows. sum = 2 + 3 + 4 = 9.
+DELAYED: dict[str, Any] = {
+    "name": "sum",
     "queueName": "jobQueue",
     "children": [
         {
-            "name": "resize",
+            "name": "sum",
             "queueName": "jobQueue",
-            "children": [{"name": "decode", "queueName": "webhooks"}],
+            "data": {"add": 2},
+            "children": [
+                {"name": "echo", "queueName": "webhooks", "data": 3, "opts": {"delay": LATER_MS}}
+            ],
         },
-        {"name": "thumbs", "queueName": "flowQueue"},
+        {"name": "echo", "queueName": "flowQueue", "data": 4, "opts": {"delay": LATER_MS}},
+    ],
+}
+
+# A leaf that fails once, next to one that sleeps: the flow stays active
+# after the retry, so it can still be cancelled.
+RETRY_THEN_CANCEL: dict[str, Any] = {
+    "name": "sum",
+    "queueName": "jobQueue",
+    "children": [
+        {"name": "fail", "queueName": "jobQueue", "data": {"times": 1, "value": 5}},
+        {"name": "sleep", "queueName": "jobQueue", "data": {"seconds": 30}},
     ],
 }
 
 
 @asynccontextmanager
-async def window_on_fake(tmp_path: Path) -> AsyncIterator[tuple[FakeBackend, MainWindow]]:
-    fake = FakeBackend()
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    controller = Controller(f"http://127.0.0.1:{port}", TOKEN)
-    controller.live._backoff = type(controller.live._backoff)(initial=0.05, maximum=0.2)
+async def window_on(
+    server: RealServer, tmp_path: Path, backoff: Backoff | None = None
+) -> AsyncIterator[MainWindow]:
+    controller = Controller(server.url, server.token)
+    controller.live._backoff = backoff or Backoff(initial=0.05, maximum=0.2)
     settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
     window = MainWindow(controller, "test", settings)
     window.show()
-    await controller.start()
-    await until(lambda: controller.link.state is LinkState.CONNECTED, "websocket")
     try:
-        yield fake, window
+        await controller.start()
+        await until(lambda: controller.link.state is LinkState.CONNECTED, "websocket")
+        yield window
     finally:
         window.close()
         await controller.close()
-        await runner.cleanup()
+
+
+@asynccontextmanager
+async def window_on_real(
+    tmp_path: Path, backoff: Backoff | None = None
+) -> AsyncIterator[tuple[RestClient, MainWindow]]:
+    async with (
+        real_server(tmp_path) as server,
+        RestClient(server.url, server.token) as api,
+        window_on(server, tmp_path, backoff) as window,
+    ):
+        yield api, window
 
 
 def node_status(window: MainWindow, job_id: str) -> JobState | None:
@@ -65,28 +95,38 @@ def node_status(window: MainWindow, job_id: str) -> JobState | None:
     return None if item is None else item.job.status
 
 
+def job_named(window: MainWindow, name: str) -> str:
+    return next(j for j, item in window.tree.nodes.items() if item.job.name == name)
+
+
+def shown_names(window: MainWindow) -> list[str]:
+    model = window.controller.flows
+    return [model.index(row, Column.NAME).data() for row in range(model.rowCount())]
+
+
 def test_flow_appears_tree_goes_live_and_details_show_result(
     qloop: qasync.QEventLoop, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
-        async with window_on_fake(tmp_path) as (fake, window):
+        async with window_on_real(tmp_path) as (api, window):
             model = window.controller.flows
-            flow_id = await fake.create(FLOW)
+            flow = await api.create_flow(DELAYED)
             await until(lambda: model.rowCount() == 1, "flow row")
-            assert model.index(0, 0).data(FlowRole.FLOW_ID) == flow_id
+            assert model.index(0, 0).data(FlowRole.FLOW_ID) == flow.id
             window.flow_list.table.selectRow(0)
             await until(lambda: len(window.tree.nodes) == 4, "tree nodes")
-            root = fake.flows[flow_id]["rootJobId"]
+            assert {i.job.status for i in window.tree.nodes.values()} == {
+                JobState.WAITING_CHILDREN,
+                JobState.DELAYED,
+            }
             painted: list[str] = []
             for job_id, item in window.tree.nodes.items():
                 item.update = lambda *a, _id=job_id, **k: painted.append(_id)  # type: ignore[method-assign]
-            await fake.run_flow(flow_id)
+            root = flow.root_job_id
             await until(lambda: node_status(window, root) is JobState.COMPLETED, "root done")
-            assert {j.status for j in (i.job for i in window.tree.nodes.values())} == {
-                JobState.COMPLETED
-            }
+            assert {i.job.status for i in window.tree.nodes.values()} == {JobState.COMPLETED}
             assert sorted(set(painted)) == sorted(window.tree.nodes)  # in-place repaints
-            await until(lambda: model.index(0, 2).data() == "4/4", "progress 4/4")
+            await until(lambda: model.index(0, Column.PROGRESS).data() == "4/4", "progress 4/4")
             window.tree.select_job(root)
             await until(
                 lambda: (
@@ -95,40 +135,65 @@ def test_flow_appears_tree_goes_live_and_details_show_result(
                 ),
                 "details",
             )
-            assert '"echo": "render"' in window.details.views["Result"].toPlainText()
+            assert window.details.views["Result"].toPlainText().strip() == "9"
             assert window.details.facts["Job id"].text() == root
+            assert window.details.facts["State"].text() == "completed"
+            assert not window.details.state_icon.pixmap().isNull()  # drawn, not a glyph
+
+    run(qloop, scenario())
+
+
+def test_search_box_narrows_the_list_on_the_server_and_clearing_restores_it(
+    qloop: qasync.QEventLoop, tmp_path: Path, qtbot: QtBot
+) -> None:
+    async def scenario() -> None:
+        async with window_on_real(tmp_path) as (api, window):
+            for name in ("echo", "sum", "echo"):
+                flow = await api.create_flow({"name": name, "queueName": "jobQueue", "data": 1})
+                await wait_finished(api, flow.id)
+            await until(lambda: len(shown_names(window)) == 3, "all flows listed")
+            box = window.flow_list.search
+            assert box.placeholderText() == "Search flows by name…"
+            qtbot.keyClicks(box, "EC")
+            await until(lambda: shown_names(window) == ["echo", "echo"], "narrowed list")
+            assert window.controller.flows.search == "EC"
+            qtbot.keyClick(box, Qt.Key.Key_Backspace)
+            qtbot.keyClick(box, Qt.Key.Key_Backspace)
+            await until(lambda: len(shown_names(window)) == 3, "list restored")
+            qtbot.keyClicks(box, "nothing-like-this")
+            await until(lambda: shown_names(window) == [], "no match")
+            box.clear()  # the clear button's action
+            await until(lambda: sorted(shown_names(window)) == ["echo", "echo", "sum"], "back")
 
     run(qloop, scenario())
 
 
 def test_retry_and_cancel_from_the_ui(qloop: qasync.QEventLoop, tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with window_on_fake(tmp_path) as (fake, window):
-            flow_id = await fake.create(FLOW)
+        async with window_on_real(tmp_path) as (api, window):
+            flow = await api.create_flow(RETRY_THEN_CANCEL)
             await until(lambda: window.controller.flows.rowCount() == 1)
             window.flow_list.table.selectRow(0)
-            await until(lambda: len(window.tree.nodes) == 4)
-            leaf = next(j for j, job in fake.jobs.items() if job["name"] == "decode")
-            await fake.set_job(
-                leaf,
-                status="failed",
-                error={"type": "DemoFailure", "message": "boom", "traceback": "Traceback: line 1"},
-            )
-            await until(lambda: node_status(window, leaf) is JobState.FAILED)
+            await until(lambda: len(window.tree.nodes) == 3)
+            leaf = job_named(window, "fail")
+            await until(lambda: node_status(window, leaf) is JobState.FAILED, "failed leaf")
             window.tree.select_job(leaf)
             await until(
-                lambda: window.details.job is not None and window.details.job.job_id == leaf
+                lambda: (
+                    window.details.job is not None
+                    and window.details.job.job_id == leaf
+                    and window.details.job.status is JobState.FAILED
+                )
             )
-            assert "DemoFailure: boom" in window.details.views["Error"].toPlainText()
+            assert "DemoFailure" in window.details.views["Error"].toPlainText()
             assert window.details.retry_job.isEnabled()
             window.details.retry_job.click()
-            await until(lambda: node_status(window, leaf) is JobState.WAITING, "retried")
+            await until(lambda: node_status(window, leaf) is JobState.COMPLETED, "retried")
             window.details.cancel_flow.click()
-            await until(
-                lambda: window.controller.state.flows[flow_id].status is FlowStatus.CANCELLED,
-                "cancelled",
-            )
-            assert node_status(window, leaf) is JobState.CANCELLED
+            state = window.controller.state
+            await until(lambda: state.flows[flow.id].status is FlowStatus.CANCELLED, "cancelled")
+            sleeper = job_named(window, "sleep")
+            await until(lambda: node_status(window, sleeper) is JobState.CANCELLED, "node")
 
     run(qloop, scenario())
 
@@ -137,27 +202,33 @@ def test_disconnect_and_reconnect_misses_no_update(
     qloop: qasync.QEventLoop, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
-        async with window_on_fake(tmp_path) as (fake, window):
+        slow = Backoff(initial=1.5, maximum=1.5, jitter=0)  # away long enough to miss things
+        async with (
+            real_server(tmp_path) as server,
+            RestClient(server.url, server.token) as api,
+            window_on(server, tmp_path, slow) as window,
+        ):
             controller = window.controller
-            flow_id = await fake.create(FLOW)
+            flow = await api.create_flow(DELAYED)
             await until(lambda: controller.flows.rowCount() == 1)
             window.flow_list.table.selectRow(0)
             await until(lambda: len(window.tree.nodes) == 4)
-            await fake.drop_sockets()
-            await until(lambda: controller.link.state is not LinkState.CONNECTED, "drop")
-            assert "Disconnected" in window.link_label.text() or "Connecting" in (
-                window.link_label.text()
-            )
-            await fake.run_flow(flow_id)  # every update happens while we are away
-            second = await fake.create({"name": "later", "queueName": "jobQueue"})
+            await controller.live.drop()
+            await until(lambda: controller.link.state is LinkState.DISCONNECTED, "drop")
+            assert "Disconnected" in window.link_label.text()
+            second = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": 1})
+            await wait_finished(api, second.id)  # (most likely) while the window is away
             await until(lambda: controller.flows.rowCount() == 2, "replayed flow")
-            assert fake.ws_connects[-1].startswith("since=")
-            root = fake.flows[flow_id]["rootJobId"]
-            await until(lambda: node_status(window, root) is JobState.COMPLETED)
+            root = flow.root_job_id
+            await until(lambda: node_status(window, root) is JobState.COMPLETED, "root done")
             assert all(i.job.status is JobState.COMPLETED for i in window.tree.nodes.values())
-            assert controller.state.flows[flow_id].status is FlowStatus.COMPLETED
-            assert second in controller.state.flows
+            assert controller.state.flows[flow.id].status is FlowStatus.COMPLETED
+            await until(
+                lambda: controller.state.flows[second.id].status is FlowStatus.COMPLETED, "second"
+            )
             assert window.link_label.text().endswith("Connected")
+            assert controller.live.connections == 2
+            assert server.runner.app[HUB].stats.resyncs == {}  # resumed with ?since=
 
     run(qloop, scenario())
 
@@ -166,7 +237,7 @@ def test_new_flow_dialog_shows_server_error_at_path(
     qloop: qasync.QEventLoop, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
-        async with window_on_fake(tmp_path) as (fake, window):
+        async with window_on_real(tmp_path) as (api, window):
             dialog = window.open_new_flow()
             assert "demo" in dialog.templates
             dialog.editor.setPlainText(
@@ -180,80 +251,26 @@ def test_new_flow_dialog_shows_server_error_at_path(
             assert '"queueName": "nope"' in marked.text()
             dialog.use_template("demo")
             dialog.submit()
-            await until(lambda: len(fake.flows) == 1, "created")
             await until(lambda: not dialog.isVisible(), "dialog closed")
-            await until(lambda: window.controller.current_flow in fake.flows, "shown")
+            page = await api.list_flows()
+            assert len(page.items) == 1
+            await until(lambda: window.controller.current_flow == page.items[0].id, "shown")
 
     run(qloop, scenario())
 
 
 def test_notifications_and_settings_persist(qloop: qasync.QEventLoop, tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with window_on_fake(tmp_path) as (fake, window):
-            flow_id = await fake.create(FLOW)
-            await until(lambda: window.controller.flows.rowCount() == 1)
-            root = fake.flows[flow_id]["rootJobId"]
-            await fake.set_job(root, status="failed")
+        async with window_on_real(tmp_path) as (api, window):
+            await api.create_flow({"name": "fail", "queueName": "jobQueue"})
             await until(lambda: window.notifications, "failure notification")
-            assert window.notifications[0][0] == "Flow failed: render"
+            assert window.notifications[0][0] == "Flow failed: fail"
             window.notify_action.setChecked(False)
             window.main_split.setSizes([111, 500])
             window.save_layout()
+            await asyncio.sleep(0)
         settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
         assert settings.value("notify/failures", type=bool) is False
         assert settings.value("window/main") is not None
-
-    run(qloop, scenario())
-
-
-def test_polls_a_server_without_websocket_then_switches_to_live(
-    qloop: qasync.QEventLoop, tmp_path: Path
-) -> None:
-    async def scenario() -> None:
-        fake = FakeBackend()
-        old = web.AppRunner(fake.app(websocket=False))
-        await old.setup()
-        await web.TCPSite(old, "127.0.0.1", 0).start()
-        port = old.addresses[0][1]
-        controller = Controller(f"http://127.0.0.1:{port}", TOKEN, poll_interval=0.05)
-        controller.live._unsupported_retry = 0.3
-        settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(controller, "test", settings)
-        window.show()
-        await controller.start()
-        try:
-            await until(lambda: controller.link.state is LinkState.POLLING, "polling")
-            assert window.link_label.text().startswith("⟳ Polling")
-            flow_id = await fake.create(FLOW)
-            await until(lambda: controller.flows.rowCount() == 1, "polled flow row")
-            window.flow_list.table.selectRow(0)
-            await until(lambda: len(window.tree.nodes) == 4, "tree nodes")
-            painted: list[str] = []
-            for job_id, item in window.tree.nodes.items():
-                item.update = lambda *a, _id=job_id, **k: painted.append(_id)  # type: ignore[method-assign]
-            await fake.run_flow(flow_id)
-            root = fake.flows[flow_id]["rootJobId"]
-            await until(lambda: node_status(window, root) is JobState.COMPLETED, "polled tree")
-            assert sorted(set(painted)) == sorted(window.tree.nodes)  # in place, no rebuild
-            await old.cleanup()  # the server is upgraded: same port, now with /ws
-            new = web.AppRunner(fake.app())
-            await new.setup()
-            await web.TCPSite(new, "127.0.0.1", port).start()
-            try:
-                await until(lambda: controller.link.state is LinkState.CONNECTED, "websocket")
-                await until(lambda: not controller.poller.running, "polling stopped")
-                rounds = controller.poller.rounds
-                second = await fake.create({"name": "later", "queueName": "jobQueue"})
-                await until(lambda: second in controller.state.flows, "live flow")
-                assert controller.poller.rounds == rounds
-                assert window.link_label.text().endswith("Connected")
-            finally:
-                window.close()
-                await controller.close()
-                await new.cleanup()
-        finally:
-            window.close()
-            await controller.close()
-            await old.cleanup()
 
     run(qloop, scenario())
