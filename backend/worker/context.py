@@ -27,7 +27,7 @@ def runtime_of(broker: object) -> WorkerRuntime:
     if not isinstance(runtime, WorkerRuntime):
         raise TypeError(
             f"{type(broker).__name__} is not a Flowdesk broker; build it with "
-            "backend.worker.broker.build_broker"
+            "backend.worker.build_broker"
         )
     return runtime
 
