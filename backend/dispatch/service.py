@@ -175,7 +175,7 @@ class Execution:
 
     @property
     def mode(self) -> str:
-        return "in-memory" if isinstance(self.transport, MemoryTransport) else "redis"
+        return self.transport.mode
 
     @classmethod
     async def start(cls, settings: Settings, db: Database) -> Execution:
