@@ -17,7 +17,6 @@ import importlib
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from taskiq import AsyncBroker
 from taskiq.receiver import Receiver
 
+from backend.clock import now_ms
 from backend.dispatch.cache import MachineCache
 from backend.dispatch.commands import FlowCommands
 from backend.dispatch.consumer import EventConsumer
@@ -42,10 +42,6 @@ from backend.worker.protocol import WorkerEvent
 from backend.worker.sinks import QueueSink
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def import_task_modules(modules: Sequence[str], own: AsyncBroker) -> AsyncBroker:
@@ -164,7 +160,6 @@ class Execution:
         self.commands = FlowCommands(
             db=db,
             transport=transport,
-            dispatcher=self.dispatcher,
             cache=self.cache,
             clock=clock,
         )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, cast
@@ -22,6 +21,7 @@ from typing import Any, Protocol, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from backend.clock import now_ms
 from backend.errors import BrokerUnavailable
 from backend.worker.heartbeat import WorkerInfo
 from backend.worker.protocol import (
@@ -288,7 +288,7 @@ class MemoryTransport:
 
     async def workers(self) -> list[WorkerInfo]:
         # The in-process worker lives exactly as long as this transport.
-        return [replace(self.worker, heartbeat_at=int(time.time() * 1000))]
+        return [replace(self.worker, heartbeat_at=now_ms())]
 
     async def cancel(self, job_ids: Sequence[str]) -> None:
         for job_id in job_ids:

@@ -47,6 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
+from backend.clock import now_ms
 from backend.settings import Settings
 from backend.shutdown import raise_if_cancelled
 from backend.worker.heartbeat import Registration, WorkerInfo
@@ -64,7 +65,6 @@ from backend.worker.runtime import (
     WorkerRuntime,
     listen_for_cancels,
     new_worker_id,
-    now_ms,
 )
 from backend.worker.sinks import BatchingSink, EventSink, QueueSink, RedisStreamSink
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
+from backend.clock import now_ms
 from backend.worker.protocol import (
     FLOW_LABEL,
     TIMEOUT_LABEL,
@@ -27,7 +28,7 @@ from backend.worker.protocol import (
     FlowLabel,
     WorkerEvent,
 )
-from backend.worker.runtime import StopReason, WorkerRuntime, now_ms
+from backend.worker.runtime import StopReason, WorkerRuntime
 
 logger = logging.getLogger(__name__)
 
