@@ -28,10 +28,11 @@ from backend.api.context import (
 )
 from backend.api.errors import error_middleware
 from backend.api.hub import HUB, Hub
-from backend.api.metrics import REQUEST_LATENCY, RequestLatency, latency_middleware
+from backend.api.metrics import APP_METRICS, AppMetrics, latency_middleware
 from backend.api.openapi import build_document
 from backend.api.query import query_middleware
 from backend.api.routes import ALL
+from backend.api.routes.metrics import add_collectors
 from backend.settings import Settings
 from backend.shutdown import ShutdownBudget
 from backend.store.store import Store
@@ -87,8 +88,9 @@ def create_app(
     app[SETTINGS] = settings
     app[STORE] = store
     app[HEALTH_CHECKS] = {}
-    app[REQUEST_LATENCY] = RequestLatency()
+    app[APP_METRICS] = AppMetrics()
     hub = app[HUB] = Hub(settings, store)
+    add_collectors(app)
     budget = app[SHUTDOWN] = ShutdownBudget(settings.shutdown_timeout)
     for table in (*ALL, *extra_routes):
         app.router.add_routes(table)

@@ -46,7 +46,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from aiohttp import web
 from backend.api.context import SHUTDOWN
 from backend.api.ws_buffer import EventBuffer
 from backend.api.ws_frames import FrameCache
+from backend.clock import now_ms
 from backend.settings import Settings
 from backend.shutdown import ShutdownBudget, raise_if_cancelled
 from backend.store import events
@@ -92,10 +92,6 @@ class HubStats:
     pruned: int = 0
     buffer_reads: int = 0  # connection reads answered from memory
     log_reads: int = 0  # connection reads that went to SQLite (older than the buffer)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Hub:

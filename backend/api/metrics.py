@@ -1,125 +1,67 @@
-"""Prometheus text exposition (format 0.0.4), and the request-latency histogram.
+"""Prometheus metrics of one application, through ``prometheus_client``.
 
-Written by hand rather than with ``prometheus_client``: that library keeps a
-process-wide default registry (a module-level singleton, which two apps in
-one process, as in tests, would share), and what ``/metrics`` needs is a few
-lines of text. :class:`Family` renders one metric family; the values are
-gathered fresh on each scrape by ``routes/metrics.py``, except request
-latencies, which :func:`latency_middleware` observes into the application's
-:class:`RequestLatency`.
+Each app owns a ``CollectorRegistry``: prometheus_client's default registry
+is process-wide, and two apps in one process (tests, an embedder) must not
+share counters. Request latencies are a library ``Histogram`` observed by
+:func:`latency_middleware`; everything else comes from custom collectors
+that read their source at scrape time (see ``routes/metrics.py``).
+
+prometheus_client collects synchronously, while some sources need I/O (SQLite
+counts, the transport's backlog): such a collector is a
+:class:`ScrapeCollector`, whose ``refresh`` :meth:`AppMetrics.scrape` awaits
+just before it renders the registry.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
+from abc import abstractmethod
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.registry import Collector
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # what generate_latest writes
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class Kind(StrEnum):
-    COUNTER = "counter"
-    GAUGE = "gauge"
-    HISTOGRAM = "histogram"
+class ScrapeCollector(Collector):
+    """A collector whose values need I/O: ``refresh`` reads them, ``collect`` reports."""
+
+    @abstractmethod
+    async def refresh(self) -> None: ...
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class AppMetrics:
+    """One app's registry: the latency histogram and the collectors added to it."""
 
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{key}="{_escape(val)}"' for key, val in labels.items()) + "}"
-
-
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
-
-
-@dataclass
-class Family:
-    """One metric family: ``# HELP``, ``# TYPE`` and its samples."""
-
-    name: str
-    kind: Kind
-    help: str
-    samples: list[tuple[str, Mapping[str, str], float]] = field(default_factory=list)
-
-    def add(self, value: float, suffix: str = "", **labels: str) -> Family:
-        self.samples.append((suffix, labels, value))
-        return self
-
-    def render(self) -> str:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind.value}"]
-        lines += [
-            f"{self.name}{suffix}{_labels(labels)} {_number(value)}"
-            for suffix, labels, value in self.samples
-        ]
-        return "\n".join(lines) + "\n"
-
-
-def render(families: Iterable[Family]) -> str:
-    return "".join(family.render() for family in families)
-
-
-@dataclass
-class _Series:
-    counts: list[int]
-    total: float = 0.0
-    count: int = 0
-
-
-class RequestLatency:
-    """Request durations by method, route template and status, as a histogram."""
-
-    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
-        self.buckets = buckets
-        self._series: dict[tuple[str, str, str], _Series] = {}
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, str(status))
-        series = self._series.get(key)
-        if series is None:
-            series = self._series[key] = _Series([0] * len(self.buckets))
-        index = bisect.bisect_left(self.buckets, seconds)
-        if index < len(self.buckets):
-            series.counts[index] += 1
-        series.total += seconds
-        series.count += 1
-
-    def family(self) -> Family:
-        family = Family(
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.latency = Histogram(
             "flowdesk_http_request_duration_seconds",
-            Kind.HISTOGRAM,
             "HTTP request latency by method, route template and status",
+            ("method", "route", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
-        for (method, route, status), series in sorted(self._series.items()):
-            labels = {"method": method, "route": route, "status": status}
-            cumulative = 0
-            for bound, count in zip(self.buckets, series.counts, strict=True):
-                cumulative += count
-                family.add(cumulative, "_bucket", **labels, le=_number(bound))
-            family.add(series.count, "_bucket", **labels, le="+Inf")
-            family.add(series.total, "_sum", **labels)
-            family.add(series.count, "_count", **labels)
-        return family
+        self._refreshed: list[ScrapeCollector] = []
+
+    def add(self, collector: Collector) -> None:
+        self.registry.register(collector)
+        if isinstance(collector, ScrapeCollector):
+            self._refreshed.append(collector)
+
+    async def scrape(self) -> bytes:
+        """The text exposition, every collector read now."""
+        for collector in self._refreshed:
+            await collector.refresh()
+        return generate_latest(self.registry)
 
 
-REQUEST_LATENCY = web.AppKey("request_latency", RequestLatency)
+APP_METRICS = web.AppKey("app_metrics", AppMetrics)
 _UNTIMED = frozenset({"/ws"})  # a websocket's "request" lasts as long as the connection
 
 
@@ -143,6 +85,7 @@ async def latency_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = exc.status
         raise
     finally:
-        request.app[REQUEST_LATENCY].observe(
-            request.method, _route_of(request), status, time.perf_counter() - start
+        labels = request.app[APP_METRICS].latency.labels(
+            request.method, _route_of(request), str(status)
         )
+        labels.observe(time.perf_counter() - start)

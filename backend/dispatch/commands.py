@@ -14,7 +14,6 @@ from collections.abc import Callable
 import aiosqlite
 
 from backend.dispatch.cache import MachineCache
-from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.transport import Transport
 from backend.domain.engine import FlowMachine, InvalidTransition
 from backend.domain.models import Flow
@@ -29,14 +28,12 @@ class FlowCommands:
         *,
         db: Database,
         transport: Transport,
-        dispatcher: Dispatcher,
         cache: MachineCache,
         clock: Callable[[], int],
     ) -> None:
         self.cache = cache
         self.db = db
         self.transport = transport
-        self.dispatcher = dispatcher
         self.clock = clock
 
     async def cancel_flow(self, user_id: str, flow_id: str) -> Flow:

@@ -24,7 +24,6 @@ class WorkerRegistry:
         self.stall_timeout_ms = int(stall_timeout * 1000)
         self.clock = clock
         self.live: list[WorkerInfo] = []
-        self.dead: list[WorkerInfo] = []
         self._fetched_at = float("-inf")
 
     async def refresh(self, force: bool = False) -> list[WorkerInfo]:
@@ -32,12 +31,8 @@ class WorkerRegistry:
             workers = await self.transport.workers()
             cutoff = self.clock() - self.stall_timeout_ms
             self.live = [w for w in workers if w.heartbeat_at >= cutoff]
-            self.dead = [w for w in workers if w.heartbeat_at < cutoff]
             self._fetched_at = time.monotonic()
         return self.live
-
-    def serves(self, queue: str) -> bool:
-        return any(queue in worker.queues for worker in self.live)
 
     def can_run(self, queue: str, task: str) -> bool:
         """False only when live workers serve ``queue`` and none knows ``task``."""

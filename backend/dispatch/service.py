@@ -17,13 +17,14 @@ import importlib
 import logging
 import os
 import socket
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from taskiq import AsyncBroker
 from taskiq.receiver import Receiver
 
+from backend.clock import now_ms
 from backend.dispatch.cache import MachineCache
 from backend.dispatch.commands import FlowCommands
 from backend.dispatch.consumer import EventConsumer
@@ -35,6 +36,7 @@ from backend.errors import ConfigError
 from backend.settings import Settings
 from backend.shutdown import ShutdownBudget
 from backend.store.db import Database
+from backend.worker import adopt_tasks, build_broker, hand_broker
 from backend.worker.heartbeat import WorkerInfo
 from backend.worker.protocol import WorkerEvent
 from backend.worker.sinks import QueueSink
@@ -42,17 +44,16 @@ from backend.worker.sinks import QueueSink
 log = logging.getLogger(__name__)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def import_task_modules(modules: Sequence[str], own: AsyncBroker) -> AsyncBroker:
+    """Import task modules with ``own`` handed to them as ``backend.worker.broker``.
 
-
-def import_task_modules(modules: Sequence[str]) -> Any:
-    """Import task modules (they register on ``backend.worker.broker``); return that broker."""
-    import backend.worker
-
+    Returns the broker they registered on: ``own``, unless an earlier broker
+    of this process already was ``backend.worker.broker``.
+    """
+    source = hand_broker(own)
     for module in modules:
         importlib.import_module(module)
-    return backend.worker.broker
+    return source
 
 
 class InProcessWorker:
@@ -69,12 +70,11 @@ class InProcessWorker:
     async def start(
         cls, settings: Settings, modules: Sequence[str], sink: Any = None
     ) -> InProcessWorker:
-        from backend.worker import adopt_tasks, build_broker
-
-        source = import_task_modules(modules)
         broker = build_broker(settings, sink)
         broker.is_worker_process = True
-        adopt_tasks(broker, source)
+        source = import_task_modules(modules, broker)
+        if source is not broker:
+            adopt_tasks(broker, source)
         if settings.in_memory_broker:
             await broker.startup()
             return cls(broker, None)
@@ -160,7 +160,6 @@ class Execution:
         self.commands = FlowCommands(
             db=db,
             transport=transport,
-            dispatcher=self.dispatcher,
             cache=self.cache,
             clock=clock,
         )
@@ -171,7 +170,7 @@ class Execution:
 
     @property
     def mode(self) -> str:
-        return "in-memory" if isinstance(self.transport, MemoryTransport) else "redis"
+        return self.transport.mode
 
     @classmethod
     async def start(cls, settings: Settings, db: Database) -> Execution:

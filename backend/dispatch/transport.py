@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, cast
@@ -22,6 +21,7 @@ from typing import Any, Protocol, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from backend.clock import now_ms
 from backend.errors import BrokerUnavailable
 from backend.worker.heartbeat import WorkerInfo
 from backend.worker.protocol import (
@@ -62,6 +62,8 @@ class Received:
 
 
 class Transport(Protocol):
+    mode: str  # "redis" or "in-memory", as /health reports it
+
     async def start(self) -> None: ...
     async def close(self) -> None: ...
     async def send(self, messages: Sequence[Outgoing]) -> None: ...
@@ -76,6 +78,9 @@ class Transport(Protocol):
     async def broker_epoch(self) -> str | None: ...
     async def set_broker_epoch(self, epoch: str) -> None: ...
     async def ping(self) -> bool: ...
+    async def event_backlog(self) -> int | None:
+        """Worker events published but not yet acknowledged; ``None`` if unknown now."""
+        ...
 
 
 def _parse_entry(ack_id: str, fields: dict[bytes, bytes]) -> Received:
@@ -88,6 +93,8 @@ def _parse_entry(ack_id: str, fields: dict[bytes, bytes]) -> Received:
 
 class RedisTransport:
     """Redis streams and a hash, as ``docs/architecture.md`` specifies."""
+
+    mode = "redis"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -222,9 +229,17 @@ class RedisTransport:
         except (RedisError, OSError):
             return False
 
+    async def event_backlog(self) -> int | None:
+        try:
+            return int(await self.redis.xlen(EVENTS_STREAM))
+        except (RedisError, OSError):
+            return None  # Redis away: /metrics still answers, without this gauge
+
 
 class MemoryTransport:
     """No Redis: messages go to taskiq's in-memory broker, events come back on a queue."""
+
+    mode = "in-memory"
 
     def __init__(self, broker: Any, events: asyncio.Queue[WorkerEvent], worker: WorkerInfo) -> None:
         self.broker = broker
@@ -273,7 +288,7 @@ class MemoryTransport:
 
     async def workers(self) -> list[WorkerInfo]:
         # The in-process worker lives exactly as long as this transport.
-        return [replace(self.worker, heartbeat_at=int(time.time() * 1000))]
+        return [replace(self.worker, heartbeat_at=now_ms())]
 
     async def cancel(self, job_ids: Sequence[str]) -> None:
         for job_id in job_ids:
@@ -299,3 +314,6 @@ class MemoryTransport:
 
     async def ping(self) -> bool:
         return True
+
+    async def event_backlog(self) -> int | None:
+        return self.events.qsize()

@@ -246,6 +246,14 @@ class FlowQueries:
                 conn, EventType.FLOW_DELETED, flow_id, user_id, {"id": flow_id}, self.clock()
             )
 
+    async def flow_counts(self) -> dict[str, int]:
+        """Flows per state, every user's (the states no flow is in are absent)."""
+        async with (
+            self.db.read() as conn,
+            conn.execute("SELECT status, count(*) AS n FROM flows GROUP BY status") as cursor,
+        ):
+            return {row["status"]: row["n"] async for row in cursor}
+
     async def queue_counts(self, queues: Sequence[str]) -> dict[str, dict[str, int]]:
         """Job counts per state for each of ``queues`` (every queue and state present).
 

@@ -8,22 +8,14 @@ reuses ``rows.py`` and ``events.py``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-import aiosqlite
-
-from backend.domain.models import JSON
-from backend.store import events
+from backend.clock import now_ms
 from backend.store.db import Database
 from backend.store.flows import FlowQueries
 from backend.store.users import UserQueries
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Store(UserQueries, FlowQueries):
@@ -52,15 +44,3 @@ class Store(UserQueries, FlowQueries):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    async def append_event(  # noqa: PLR0917 - positional as in docs/architecture.md
-        self,
-        conn: aiosqlite.Connection,
-        type: str,
-        flow_id: str,
-        user_id: str,
-        payload: JSON,
-        now: int,
-    ) -> int:
-        """Append an event inside the caller's transaction (see ``events.append_event``)."""
-        return await events.append_event(conn, type, flow_id, user_id, payload, now)

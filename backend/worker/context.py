@@ -15,9 +15,10 @@ from typing import Any
 from redis.exceptions import RedisError
 from taskiq import Context, TaskiqDepends
 
+from backend.clock import now_ms
 from backend.worker.middleware import flow_label_of
 from backend.worker.protocol import EventType, FlowLabel, WorkerEvent
-from backend.worker.runtime import WorkerRuntime, now_ms
+from backend.worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def runtime_of(broker: object) -> WorkerRuntime:
     if not isinstance(runtime, WorkerRuntime):
         raise TypeError(
             f"{type(broker).__name__} is not a Flowdesk broker; build it with "
-            "backend.worker.broker.build_broker"
+            "backend.worker.build_broker"
         )
     return runtime
 

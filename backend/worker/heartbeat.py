@@ -3,7 +3,7 @@
 Each worker keeps one field of the ``flowdesk:workers`` hash fresh (its JSON
 record with ``heartbeatAt``); the backend reads the hash to list live workers,
 to fail jobs whose task no live worker knows, and to declare the active jobs
-of a silent worker stalled. ``live_workers`` is the pure half of that.
+of a silent worker stalled (``backend/dispatch/registry.py``).
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from redis.asyncio import Redis
 
+from backend.clock import now_ms
 from backend.worker.protocol import WORKERS_KEY
-from backend.worker.runtime import now_ms
 
 logger = logging.getLogger(__name__)
 
@@ -61,27 +59,6 @@ class WorkerInfo:
             started_at=int(obj["startedAt"]),
             heartbeat_at=int(obj["heartbeatAt"]),
         )
-
-
-def live_workers(
-    raw_hash: Mapping[Any, str | bytes], now: int, stall_timeout: float
-) -> list[WorkerInfo]:
-    """Workers whose last heartbeat is at most ``stall_timeout`` seconds old.
-
-    ``raw_hash`` is ``HGETALL flowdesk:workers`` (bytes or str values); ``now``
-    is epoch milliseconds. Unreadable entries are skipped. Sorted by id.
-    """
-    limit = now - int(stall_timeout * 1000)
-    workers = []
-    for raw in raw_hash.values():
-        try:
-            info = WorkerInfo.from_json(raw)
-        except (ValueError, KeyError, TypeError):
-            logger.warning("unreadable worker registration: %r", raw)
-            continue
-        if info.heartbeat_at >= limit:
-            workers.append(info)
-    return sorted(workers, key=lambda info: info.id)
 
 
 class Registration:

@@ -18,6 +18,7 @@ from typing import Any
 
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 
+from backend.clock import now_ms
 from backend.worker.protocol import (
     FLOW_LABEL,
     TIMEOUT_LABEL,
@@ -26,7 +27,7 @@ from backend.worker.protocol import (
     FlowLabel,
     WorkerEvent,
 )
-from backend.worker.runtime import StopReason, WorkerRuntime, now_ms
+from backend.worker.runtime import StopReason, WorkerRuntime
 from backend.worker.tracebacks import portable_traceback
 
 logger = logging.getLogger(__name__)

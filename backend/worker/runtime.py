@@ -15,7 +15,6 @@ import enum
 import logging
 import os
 import socket
-import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -29,10 +28,6 @@ from backend.worker.protocol import CANCEL_CHANNEL, WorkerEvent
 from backend.worker.sinks import EventSink
 
 logger = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def new_worker_id() -> str:

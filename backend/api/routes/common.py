@@ -1,9 +1,8 @@
-"""Small helpers every route module uses: JSON responses from models, ids, time."""
+"""Small helpers every route module uses: JSON responses from models, ids."""
 
 from __future__ import annotations
 
 import os
-import time
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -21,7 +20,3 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
 def new_id() -> str:
     """128 random bits as 32 hex digits (uuid4's shape, a quarter of its cost)."""
     return os.urandom(16).hex()
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000

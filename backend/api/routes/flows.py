@@ -12,9 +12,10 @@ from aiohttp import web
 from backend.api.auth import current_user
 from backend.api.context import SETTINGS, STORE
 from backend.api.query import query_error, query_of
-from backend.api.routes.common import json_model, new_id, now_ms
+from backend.api.routes.common import json_model, new_id
 from backend.api.spec import operation
 from backend.api.validation import read_json, validate_tree
+from backend.clock import now_ms
 from backend.domain.models import Job
 from backend.domain.tree import flatten
 from backend.errors import Conflict

@@ -22,7 +22,7 @@ import backend.examples.tasks
 import backend.worker
 from backend.settings import Settings
 from backend.worker import adopt_tasks, build_broker
-from backend.worker.broker import FlowdeskMemoryBroker, FlowdeskStreamBroker
+from backend.worker.brokers import FlowdeskMemoryBroker, FlowdeskStreamBroker
 from backend.worker.protocol import (
     FLOW_LABEL,
     WORKERS_KEY,

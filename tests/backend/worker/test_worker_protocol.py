@@ -8,9 +8,12 @@ from typing import Any
 import pytest
 from taskiq import InMemoryBroker
 
-from backend.worker.heartbeat import WorkerInfo, live_workers
+from backend.dispatch.registry import WorkerRegistry
+from backend.dispatch.transport import RedisTransport
+from backend.worker.heartbeat import WorkerInfo
 from backend.worker.middleware import encode_result
 from backend.worker.protocol import (
+    WORKERS_KEY,
     ErrorInfo,
     EventType,
     FlowLabel,
@@ -118,16 +121,30 @@ def info(worker_id: str, heartbeat_at: int) -> WorkerInfo:
         ({}, 10_000, []),
     ],
 )
-def test_live_workers_keeps_recent_heartbeats(
-    beats: dict[str, int], now: int, alive: list[str]
+async def test_the_registry_keeps_recent_heartbeats(
+    redis_url: str, beats: dict[str, int], now: int, alive: list[str]
 ) -> None:
-    raw = {wid.encode(): info(wid, at).to_json().encode() for wid, at in beats.items()}
-    assert [w.id for w in live_workers(raw, now, stall_timeout=5)] == alive
+    raw = {wid: info(wid, at).to_json() for wid, at in beats.items()}
+    assert await live_ids(redis_url, raw, now, stall_timeout=5) == alive
 
 
-def test_live_workers_skips_unreadable_entries() -> None:
+async def test_the_registry_skips_unreadable_entries(redis_url: str) -> None:
     raw = {"x": "not json", "y": '{"id": "y"}', "z": info("z", 100).to_json()}
-    assert [w.id for w in live_workers(raw, 100, 1)] == ["z"]
+    assert await live_ids(redis_url, raw, 100, stall_timeout=1) == ["z"]
+
+
+async def live_ids(
+    redis_url: str, raw: dict[str, str], now: int, stall_timeout: float
+) -> list[str]:
+    """Write ``raw`` as the registry hash; the ids a backend's registry finds live."""
+    transport = RedisTransport(redis_url)
+    try:
+        if raw:
+            await transport.redis.hset(WORKERS_KEY, mapping=raw)  # type: ignore[misc]
+        registry = WorkerRegistry(transport, stall_timeout, lambda: now)
+        return sorted(worker.id for worker in await registry.refresh(force=True))
+    finally:
+        await transport.close()
 
 
 def test_worker_info_round_trips() -> None:

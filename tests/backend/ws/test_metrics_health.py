@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 
-from backend.api.metrics import Family, Kind, RequestLatency, render
+from prometheus_client.parser import text_string_to_metric_families
+
+from backend.api.metrics import AppMetrics
 from tests.backend.ws.wskit import Server, flow_done, flow_tree, start_server, ws_settings
 from tests.e2e.kit import fast_settings, wait_workers
 
-SAMPLE = re.compile(r'^([a-z_]+)(\{(?:[a-z_]+="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf)$')
+# Every family /metrics exposes while the server runs execution, by (name, type).
+FAMILIES = {
+    ("flowdesk_jobs", "gauge"), ("flowdesk_flows", "gauge"),
+    ("flowdesk_jobs_dispatched", "counter"), ("flowdesk_jobs_finished", "counter"),
+    ("flowdesk_worker_events_applied", "counter"), ("flowdesk_worker_events_stale", "counter"),
+    ("flowdesk_jobs_stalled", "counter"), ("flowdesk_lost_messages_resent", "counter"),
+    ("flowdesk_redis_resets", "counter"),
+    ("flowdesk_event_consumer_last_event_timestamp_seconds", "gauge"),
+    ("flowdesk_workers_live", "gauge"), ("flowdesk_event_consumer_lag_events", "gauge"),
+    ("flowdesk_ws_clients", "gauge"), ("flowdesk_ws_connections", "counter"),
+    ("flowdesk_ws_events_sent", "counter"), ("flowdesk_ws_frames_sent", "counter"),
+    ("flowdesk_ws_resyncs", "counter"), ("flowdesk_ws_closed", "counter"),
+    ("flowdesk_ws_max_lag_events", "gauge"), ("flowdesk_event_log_head_seq", "gauge"),
+    ("flowdesk_events_pruned", "counter"), ("flowdesk_ws_buffer_events", "gauge"),
+    ("flowdesk_ws_buffer_bytes", "gauge"), ("flowdesk_ws_reads", "counter"),
+    ("flowdesk_http_request_duration_seconds", "histogram"),
+}  # fmt: skip
 
 
-def parse(text: str) -> dict[str, float]:
-    """Every sample line, keyed by name{labels}; fails on a line that is not valid."""
+def parse(text: str) -> tuple[set[tuple[str, str]], dict[str, float]]:
+    """Families (name, type), and every sample keyed by name{sorted labels}."""
+    families: set[tuple[str, str]] = set()
     samples: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("#"):
-            assert re.match(r"^# (HELP|TYPE) [a-z_]+ .+$", line), line
-            continue
-        match = SAMPLE.match(line)
-        assert match, line
-        samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
-    return samples
+    for family in text_string_to_metric_families(text):
+        families.add((family.name, family.type))
+        for sample in family.samples:
+            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
+            samples[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
+    return families, samples
 
 
 async def scrape(server: Server) -> dict[str, float]:
@@ -32,7 +48,9 @@ async def scrape(server: Server) -> dict[str, float]:
     ) as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        return parse(await response.text())
+        families, samples = parse(await response.text())
+        assert families >= FAMILIES, FAMILIES - families
+        return samples
 
 
 async def test_metrics_need_a_token_and_report_the_run(running: Server) -> None:
@@ -61,7 +79,7 @@ async def test_metrics_need_a_token_and_report_the_run(running: Server) -> None:
         'flowdesk_http_request_duration_seconds_count{method="POST",route="/flows",status="201"}'
     )
     assert samples[created] == 1
-    bucket = 'flowdesk_http_request_duration_seconds_bucket{method="POST",route="/flows",status="201",le="+Inf"}'  # noqa: E501
+    bucket = 'flowdesk_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/flows",status="201"}'  # noqa: E501
     assert samples[bucket] == 1
 
     await client.close()
@@ -79,20 +97,18 @@ async def test_metrics_need_a_token_and_report_the_run(running: Server) -> None:
     )
 
 
-def test_families_render_in_the_text_format() -> None:
-    latency = RequestLatency(buckets=(0.1, 1.0))
-    latency.observe("GET", "/flows", 200, 0.05)
-    latency.observe("GET", "/flows", 200, 0.5)
-    latency.observe("GET", "/flows", 200, 5.0)
-    gauge = Family("flowdesk_x", Kind.GAUGE, "an example").add(1.5, name='a"b\\c')
-    text = render([gauge, latency.family()])
-    assert 'flowdesk_x{name="a\\"b\\\\c"} 1.5\n' in text
-    samples = parse(text)
+async def test_latencies_are_a_histogram_in_the_text_format() -> None:
+    metrics = AppMetrics()
+    for seconds in (0.0005, 0.3, 50.0):
+        metrics.latency.labels("GET", "/flows", "200").observe(seconds)
+    families, samples = parse((await metrics.scrape()).decode())
+    assert ("flowdesk_http_request_duration_seconds", "histogram") in families
     labels = 'method="GET",route="/flows",status="200"'
-    assert samples[f'flowdesk_http_request_duration_seconds_bucket{{{labels},le="0.1"}}'] == 1
-    assert samples[f'flowdesk_http_request_duration_seconds_bucket{{{labels},le="1"}}'] == 2
-    assert samples[f'flowdesk_http_request_duration_seconds_bucket{{{labels},le="+Inf"}}'] == 3
-    assert samples[f"flowdesk_http_request_duration_seconds_sum{{{labels}}}"] == 5.55
+    bucket = "flowdesk_http_request_duration_seconds_bucket{{le={}," + labels + "}}"
+    assert samples[bucket.format('"0.001"')] == 1
+    assert samples[bucket.format('"0.5"')] == 2
+    assert samples[bucket.format('"+Inf"')] == 3
+    assert samples[f"flowdesk_http_request_duration_seconds_sum{{{labels}}}"] == 50.3005
 
 
 async def test_health_reports_sqlite_redis_and_workers_separately(

@@ -19,12 +19,13 @@ flow system needs and the stock one lacks:
 ``FlowdeskMemoryBroker`` is taskiq's in-memory broker with the same
 middleware, publishing to an in-process ``QueueSink``.
 
-Tasks register on the module-level ``backend.worker.broker`` (the object
-``taskiq worker backend.worker:broker`` runs). A backend that runs tasks
-in-process builds its own broker from its settings and calls
-``adopt_tasks(own, backend.worker.broker)`` after importing the task
-modules: the task functions are then run by the backend's broker, whose
-runtime (sink, worker id) ``FlowContext`` uses.
+Tasks register on ``backend.worker.broker`` (the object ``taskiq worker
+backend.worker:broker`` runs, made on first access). A backend that runs
+tasks in-process builds its own broker from its settings and hands it over
+as ``backend.worker.broker`` before importing the task modules; when an
+earlier broker of the process got there first, ``adopt_tasks`` moves the
+tasks over. Either way the backend's broker runs them, and ``FlowContext``
+uses its runtime (sink, worker id).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
+from backend.clock import now_ms
 from backend.settings import Settings
 from backend.shutdown import raise_if_cancelled
 from backend.worker.heartbeat import Registration, WorkerInfo
@@ -63,7 +65,6 @@ from backend.worker.runtime import (
     WorkerRuntime,
     listen_for_cancels,
     new_worker_id,
-    now_ms,
 )
 from backend.worker.sinks import BatchingSink, EventSink, QueueSink, RedisStreamSink
 
