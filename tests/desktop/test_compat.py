@@ -59,7 +59,9 @@ def test_guard_is_applied_exactly_where_pyside6_loses_none_references() -> None:
             "PySide6 no longer loses None references on this Python: desktop/compat.py can go"
         )
         assert result["applied"]
-        assert result["added"] >= 1 << 48
+        # the guard's 2**48 references, give or take the few that other code
+        # takes or drops between the two counts
+        assert result["added"] >= (1 << 48) - 10_000
     else:
         assert result == {"lost": 0, "applied": False, "added": 0}  # immortal: nothing to do
 
