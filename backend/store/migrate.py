@@ -15,6 +15,7 @@ any open transaction first and would make a half-applied migration permanent.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -135,5 +136,9 @@ async def migrate(conn: aiosqlite.Connection, migrations_dir: Path = MIGRATIONS_
             await conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
-                await conn.execute("ROLLBACK")
+                # A COMMIT whose awaiting task was cancelled may still run on
+                # the connection's thread before this ROLLBACK: then there is
+                # nothing left to roll back, and the cancellation goes on.
+                with contextlib.suppress(sqlite3.OperationalError):
+                    await conn.execute("ROLLBACK")
             raise
