@@ -9,7 +9,6 @@ must type errors and timestamps (no ``Any``), and every answer must parse.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import importlib
 import re
@@ -24,32 +23,16 @@ from typing import Any
 import pytest
 import requests
 
-from backend.store.store import Store
-from tests.security.serverproc import ROOT, ServeProcess
+from tests.security.serverproc import ROOT, ServeProcess, in_memory_server
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 PACKAGE = "flowdesk_generated_client"
 
 
-async def _token(db: Path) -> str:
-    async with await Store.open(db) as store:
-        _user, token = await store.create_user("generated")
-    return token
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, str]]:
-    workdir = tmp_path_factory.mktemp("generated")
-    db = workdir / "flowdesk.db"
-    token = asyncio.run(_token(db))
-    proc = ServeProcess(db, "redis://127.0.0.1:1/0", workdir / "serve.log",
-                        "--in-memory-broker", "--tasks", "backend.examples.tasks")  # fmt: skip
-    proc.start()
-    try:
-        asyncio.run(proc.wait_ready())
-        yield proc, token
-    finally:
-        proc.kill()
+    with in_memory_server(tmp_path_factory.mktemp("generated"), "generated") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

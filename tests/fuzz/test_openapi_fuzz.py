@@ -13,10 +13,8 @@ minute.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,36 +23,20 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from backend.store.store import Store
-from tests.security.serverproc import ServeProcess
+from tests.security.serverproc import ServeProcess, in_memory_server
 
 MAX_EXAMPLES = int(os.environ.get("FLOWDESK_FUZZ_EXAMPLES", "30"))
 
 
-async def _token(db: Path) -> str:
-    async with await Store.open(db) as store:
-        _user, token = await store.create_user("fuzz")
-    return token
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, str]]:
-    workdir = tmp_path_factory.mktemp("fuzz")
-    db = workdir / "flowdesk.db"
-    token = asyncio.run(_token(db))
-    proc = ServeProcess(db, "redis://127.0.0.1:1/0", workdir / "serve.log",
-                        "--in-memory-broker", "--tasks", "backend.examples.tasks")  # fmt: skip
-    proc.start()
-    try:
-        asyncio.run(proc.wait_ready())
+    with in_memory_server(tmp_path_factory.mktemp("fuzz"), "fuzz") as (proc, token):
         # something to find: a flow that exists, so not every id is unknown
         requests.post(
             proc.url + "/flows", timeout=10, headers={"Authorization": f"Bearer {token}"},
             json={"name": "echo", "queueName": "jobQueue", "data": 1},
         ).raise_for_status()  # fmt: skip
         yield proc, token
-    finally:
-        proc.kill()
     # a task failing on generated data is the task's business (its job fails);
     # an error logged by the server itself is a finding
     errors = [

@@ -7,15 +7,18 @@ to one file, so tests can grep what the server printed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 
+from backend.store.store import Store
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,3 +73,25 @@ class ServeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+async def _token(db: Path, user: str) -> str:
+    async with await Store.open(db) as store:
+        _user, token = await store.create_user(user)
+    return token
+
+
+@contextlib.contextmanager
+def in_memory_server(workdir: Path, user: str) -> Iterator[tuple[ServeProcess, str]]:
+    """``backend serve`` without Redis (the example tasks in-process), ready,
+    with a user: the server and the user's token. Killed on exit."""
+    db = workdir / "flowdesk.db"
+    token = asyncio.run(_token(db, user))
+    proc = ServeProcess(db, "redis://127.0.0.1:1/0", workdir / "serve.log",
+                        "--in-memory-broker", "--tasks", "backend.examples.tasks")  # fmt: skip
+    proc.start()
+    try:
+        asyncio.run(proc.wait_ready())
+        yield proc, token
+    finally:
+        proc.kill()
