@@ -26,9 +26,9 @@ from typing import IO, Any, TypeVar
 
 from aiohttp import web
 
-from backend.api.app import ExtraCtx, create_app, request_line_limit
+from backend.api.app import ExtraCtx, request_line_limit
 from backend.api.context import SHUTDOWN, package_version
-from backend.api.routes.execution import routes as execution_routes
+from backend.api.server import create_server_app
 from backend.errors import ConfigError, FlowdeskError, MigrationError
 from backend.logs import AccessLog, configure_logging
 from backend.settings import SPECS, SPECS_BY_NAME, Settings, Spec, describe, load_settings
@@ -38,17 +38,6 @@ from backend.store.store import Store
 
 log = logging.getLogger("backend")
 T = TypeVar("T")
-
-
-def execution_contexts(settings: Settings) -> list[ExtraCtx]:
-    """Services that run for the server's lifetime besides the API.
-
-    The execution layer (dispatcher, event consumer, monitor, and an
-    in-process worker when ``--tasks`` names modules) runs as long as the app.
-    """
-    from backend.api.routes.execution import execution_ctx
-
-    return [execution_ctx(settings)]
 
 
 def _typed(spec: Spec) -> Callable[[str], Any]:
@@ -279,13 +268,7 @@ def serve(settings: Settings, extra_ctx: Sequence[ExtraCtx] = ()) -> int:
 
     async def make_app() -> web.Application:
         store = await Store.open(settings.db, durability=settings.durability)
-        app = create_app(
-            settings,
-            store,
-            extra_ctx=[*execution_contexts(settings), *extra_ctx],
-            extra_routes=[execution_routes],
-            close_store=True,
-        )
+        app = create_server_app(settings, store, extra_ctx=extra_ctx, close_store=True)
         app.on_shutdown.insert(0, arm_watchdog)
         apps.append(app)
         return app

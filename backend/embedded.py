@@ -21,9 +21,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from backend.api.app import create_app, request_line_limit
-from backend.api.routes.execution import EXECUTION, execution_ctx
-from backend.api.routes.execution import routes as execution_routes
+from backend.api.app import request_line_limit
+from backend.api.routes.execution import EXECUTION
+from backend.api.server import create_server_app
 from backend.errors import NotFound
 from backend.settings import Settings, load_settings
 from backend.store.store import Store
@@ -90,13 +90,7 @@ async def start_embedded(
         with contextlib.suppress(NotFound):  # the first start has no operator yet
             await store.revoke_tokens(LOCAL_USER)
         _user, token = await store.get_or_create_local_user(LOCAL_USER)
-        app = create_app(
-            settings,
-            store,
-            extra_ctx=[execution_ctx(settings)],
-            extra_routes=[execution_routes],
-            close_store=True,
-        )
+        app = create_server_app(settings, store, close_store=True)
     except BaseException:
         await store.close()
         raise

@@ -40,10 +40,8 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from backend.api.app import create_app  # noqa: E402
 from backend.api.hub import HUB  # noqa: E402
-from backend.api.routes.execution import execution_ctx  # noqa: E402
-from backend.api.routes.execution import routes as execution_routes  # noqa: E402
+from backend.api.server import create_server_app  # noqa: E402
 from backend.settings import Settings  # noqa: E402
 from backend.store import events  # noqa: E402
 from backend.store.store import Store  # noqa: E402
@@ -107,9 +105,7 @@ async def run(
     )
     store = await Store.open(settings.db)
     user, token = await store.create_user("bench")
-    app = create_app(
-        settings, store, extra_ctx=[execution_ctx(settings)], extra_routes=[execution_routes]
-    )
+    app = create_server_app(settings, store)
     hub = app[HUB]
     fills: list[tuple[float, int]] = []  # (time, buffer head) after each hub read of the log
     extend = hub.buffer.extend

@@ -1,4 +1,4 @@
-"""The real backend for the desktop tests: ``create_app`` on a loopback port.
+"""The real backend for the desktop tests: ``create_server_app`` on a loopback port.
 
 The desktop's client, controller and window are tested against the very
 application ``backend serve`` runs (REST, ``/ws``, the execution layer with
@@ -20,9 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from backend.api.app import create_app
-from backend.api.routes.execution import execution_ctx
-from backend.api.routes.execution import routes as execution_routes
+from backend.api.server import create_server_app
 from backend.schemas import FlowStatus
 from backend.settings import Settings
 from backend.store.store import Store
@@ -42,13 +40,7 @@ async def serve(settings: Settings, port: int = 0) -> tuple[str, web.AppRunner]:
     """Start the application ``backend serve`` runs (in-process worker) on ``port``."""
     settings = replace(settings, tasks=EXAMPLE_TASKS)
     store = await Store.open(settings.db)
-    app = create_app(
-        settings,
-        store,
-        extra_ctx=[execution_ctx(settings)],
-        extra_routes=[execution_routes],
-        close_store=True,
-    )
+    app = create_server_app(settings, store, close_store=True)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     try:

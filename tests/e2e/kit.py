@@ -26,10 +26,8 @@ import pytest
 import redis
 from aiohttp.test_utils import TestServer
 
-from backend.api.app import create_app
 from backend.api.context import OPENAPI_DOC
-from backend.api.routes.execution import execution_ctx
-from backend.api.routes.execution import routes as execution_routes
+from backend.api.server import create_server_app
 from backend.settings import Settings
 from backend.store.store import Store
 from tests.backend.api.api_helpers import ResponseRecorder
@@ -173,9 +171,7 @@ async def start_backend(settings: Settings) -> Backend:
     store = await Store.open(settings.db)
     _user, token = await store.create_user("alice") if not await store.list_users() else (
         None, await store.issue_token("alice"))  # fmt: skip
-    app = create_app(
-        settings, store, extra_ctx=[execution_ctx(settings)], extra_routes=[execution_routes]
-    )
+    app = create_server_app(settings, store)
     recorder = ResponseRecorder()
     app.middlewares.insert(0, recorder.middleware)
     server = TestServer(app, host="127.0.0.1")

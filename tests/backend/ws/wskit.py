@@ -21,8 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from backend.api.app import create_app
 from backend.api.hub import HUB, Hub
-from backend.api.routes.execution import execution_ctx
-from backend.api.routes.execution import routes as execution_routes
+from backend.api.server import create_server_app
 from backend.settings import Settings
 from backend.store import events
 from backend.store.store import Store
@@ -81,12 +80,7 @@ async def start_server(settings: Settings, *, execution: bool = False) -> Server
     for name in ("alice", "bob"):
         user, tokens[name] = await store.create_user(name)
         user_ids[name] = user.id
-    if execution:
-        app = create_app(
-            settings, store, extra_ctx=[execution_ctx(settings)], extra_routes=[execution_routes]
-        )
-    else:
-        app = create_app(settings, store)
+    app = create_server_app(settings, store) if execution else create_app(settings, store)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     running = Server(settings, store, server, aiohttp.ClientSession(), tokens, user_ids)
