@@ -38,10 +38,10 @@ from backend.domain.models import JobState
 from backend.shutdown import raise_if_cancelled
 from backend.store.db import Database
 from backend.store.execution import (
-    SentJob,
     active_jobs,
     get_meta,
     in_broker,
+    in_broker_counts,
     sent_unfinished,
     set_meta,
     waiting_sent,
@@ -188,15 +188,15 @@ class Monitor:
         inside its transaction.
         """
         async with self.db.read() as conn:
-            sent = await in_broker(conn)
-        by_stream: dict[str, list[SentJob]] = {}
-        for job in sent:
-            by_stream.setdefault(stream_name(job.queue, job.task), []).append(job)
-        lengths = await self.transport.stream_lengths(list(by_stream))
+            counts = await in_broker_counts(conn)
+        streams = {stream_name(queue, task): (queue, task) for queue, task in counts}
+        lengths = await self.transport.stream_lengths(list(streams))
         missing: dict[str, int] = {}
-        for stream, jobs in by_stream.items():
-            if lengths is None or lengths.get(stream, 0) >= len(jobs):
+        for stream, (queue, task) in streams.items():
+            if lengths is None or lengths.get(stream, 0) >= counts[queue, task]:
                 continue
+            async with self.db.read() as conn:
+                jobs = await in_broker(conn, queue, task)
             held = await self.transport.held_attempts(stream)
             for job in jobs:
                 expected = (job.job_id, job.attempts_made + 1)

@@ -437,11 +437,18 @@ async def waiting_sent(conn: aiosqlite.Connection) -> list[SentJob]:
     return [job for job in await in_broker(conn) if job.status is not JobState.ACTIVE]
 
 
-async def in_broker(conn: aiosqlite.Connection) -> list[SentJob]:
-    """Jobs whose message the broker should hold: sent and waiting, or running."""
+_IN_BROKER = "(status = 'active' OR (status = 'waiting' AND dispatched = 1))"
+
+
+async def in_broker(
+    conn: aiosqlite.Connection, queue: str | None = None, task: str | None = None
+) -> list[SentJob]:
+    """Jobs whose message the broker should hold: sent and waiting, or running
+    (only those of ``queue`` and ``task`` when given)."""
     async with conn.execute(
-        "SELECT job_id, flow_id, queue_name, name, status, attempts_made FROM flow_jobs "
-        "WHERE status = 'active' OR (status = 'waiting' AND dispatched = 1)"
+        "SELECT job_id, flow_id, queue_name, name, status, attempts_made FROM flow_jobs "  # noqa: S608
+        f"WHERE {_IN_BROKER} AND (? IS NULL OR (queue_name = ? AND name = ?))",
+        (queue, queue, task),
     ) as cursor:
         return [
             SentJob(
@@ -454,6 +461,15 @@ async def in_broker(conn: aiosqlite.Connection) -> list[SentJob]:
             )
             async for row in cursor
         ]
+
+
+async def in_broker_counts(conn: aiosqlite.Connection) -> dict[tuple[str, str], int]:
+    """(queue, task) -> how many jobs' messages the broker should hold."""
+    async with conn.execute(
+        "SELECT queue_name, name, count(*) AS n FROM flow_jobs "  # noqa: S608
+        f"WHERE {_IN_BROKER} GROUP BY queue_name, name"
+    ) as cursor:
+        return {(row["queue_name"], row["name"]): row["n"] async for row in cursor}
 
 
 async def append_logs(
