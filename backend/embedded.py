@@ -81,9 +81,8 @@ async def start_embedded(
     )
     if not use_redis:
         log.warning(
-            "event=embedded_without_redis redis_url=%s note=%s",
-            settings.redis_url,
             "no Redis answered; running on the in-memory broker with the in-process worker only",
+            extra={"redis_url": settings.redis_url},
         )
     store = await Store.open(settings.db, durability=settings.durability)
     try:
@@ -107,5 +106,5 @@ async def start_embedded(
     await site.start()
     bound = runner.addresses[0][1]
     mode = app[EXECUTION].mode
-    log.info("event=embedded_started url=http://127.0.0.1:%d mode=%s", bound, mode)
+    log.info("embedded backend started", extra={"url": f"http://127.0.0.1:{bound}", "mode": mode})
     return EmbeddedServer(f"http://127.0.0.1:{bound}", token, mode, runner)

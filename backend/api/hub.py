@@ -204,7 +204,7 @@ class Hub:
             try:
                 more = await self.fill()
             except Exception:
-                log.exception("event=ws_log_read_failed")
+                log.exception("reading the event log failed")
                 await asyncio.sleep(0.5)
                 self._dirty.set()
                 continue
@@ -226,7 +226,9 @@ class Hub:
                 if asyncio.iscoroutine(result):
                     await result
             except Exception:
-                log.exception("event=ws_housekeeping_failed job=%s", getattr(job, "__name__", job))
+                log.exception(
+                    "websocket housekeeping failed", extra={"job": getattr(job, "__name__", job)}
+                )
 
     async def check_tokens(self) -> int:
         """Close connections whose token no longer resolves; returns how many."""
@@ -267,7 +269,7 @@ class Hub:
                 break
         if total:
             self.stats.pruned += total
-            log.info("event=events_pruned count=%d through=%d", total, through)
+            log.info("events pruned", extra={"count": total, "through": through})
         return total
 
 

@@ -22,9 +22,6 @@ from aiohttp import web
 
 from backend.domain.models import (
     JSON,
-    Backoff,
-    BackoffType,
-    FailurePolicy,
     JobOptions,
 )
 from backend.domain.tree import JobSpec
@@ -192,29 +189,11 @@ def json_depth(value: JSON) -> int:
 
 
 def to_options(opts: JobOpts | None) -> JobOptions:
+    """The validated wire options as the domain's record, through the one decoder
+    of stored options (:meth:`JobOptions.from_json`), so the two cannot drift."""
     if opts is None:
         return _DEFAULT_OPTIONS
-    policy = FailurePolicy.WAIT
-    if opts.fail_parent_on_failure:
-        policy = FailurePolicy.FAIL_PARENT
-    elif opts.ignore_dependency_on_failure:
-        policy = FailurePolicy.IGNORE
-    elif opts.remove_dependency_on_failure:
-        policy = FailurePolicy.REMOVE
-    elif opts.continue_parent_on_failure:
-        policy = FailurePolicy.CONTINUE
-    backoff = None
-    if opts.backoff is not None:
-        backoff = Backoff(BackoffType(opts.backoff.type), opts.backoff.delay, opts.backoff.jitter)
-    return JobOptions(
-        attempts=opts.attempts,
-        backoff=backoff,
-        delay=opts.delay,
-        priority=opts.priority,
-        timeout=opts.timeout,
-        job_id=opts.job_id,
-        on_failure=policy,
-    )
+    return JobOptions.from_json(opts.model_dump(mode="json", by_alias=True, exclude_defaults=True))
 
 
 class _TreeChecker:

@@ -152,7 +152,7 @@ class Connection:
         """Skip to ``head`` and tell the client to reload through REST."""
         self.cursor = head
         self.hub.stats.resyncs[reason] += 1
-        log.info("event=ws_resync user=%s reason=%s seq=%d", self.user_id, reason, head)
+        log.info("websocket resync", extra={"user": self.user_id, "reason": reason, "seq": head})
         await self.send_json({"type": "resync", "seq": head, "data": {"reason": reason}})
 
     async def pump(self) -> None:
@@ -162,7 +162,7 @@ class Connection:
         except ConnectionResetError:
             pass  # the peer went away; the receive loop sees the close
         except Exception:
-            log.exception("event=ws_pump_failed user=%s", self.user_id)
+            log.exception("websocket pump failed", extra={"user": self.user_id})
             self.hub.stats.closes["server_error"] += 1
             await self.close(1011, "server error")
 

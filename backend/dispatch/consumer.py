@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import aiosqlite
 from redis.exceptions import RedisError
 
+from backend.backoff import Backoff
 from backend.dispatch.cache import MachineCache
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.transport import Received, Transport
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 
 COALESCE_FROM = 8  # events in a batch that mean several jobs finish at once
 COALESCE_S = 0.003
+_RETRY = Backoff(initial=0.1, maximum=5.0)  # Redis away, or a batch that failed
 
 _FINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
@@ -95,7 +97,7 @@ class EventConsumer:
         self.deliveries: dict[str, tuple[str, str]] = {}
 
     async def run(self) -> None:
-        delay = 0.1
+        failures = 0
         while True:
             try:
                 received = await self.transport.read_events(self.batch, block_ms=1000)
@@ -107,17 +109,21 @@ class EventConsumer:
                         # Busy but not saturated: let the next transaction carry
                         # more events rather than commit a few at a time.
                         await asyncio.sleep(COALESCE_S)
-                delay = 0.1
+                failures = 0
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("event=events_read_error error=%s retry_in=%.1fs", exc, delay)
+                failures += 1
+                delay = _RETRY.delay(failures)
+                log.warning(
+                    "reading worker events failed",
+                    extra={"error": repr(exc), "retry_in_s": round(delay, 2)},
+                )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
             except Exception:
-                log.exception("event=events_apply_error")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                failures += 1
+                log.exception("applying worker events failed")
+                await asyncio.sleep(_RETRY.delay(failures))
 
     async def apply(self, received: Sequence[Received]) -> None:
         """Apply one batch in one transaction."""

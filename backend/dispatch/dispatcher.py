@@ -104,7 +104,7 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("event=dispatch_error")
+                log.exception("dispatch failed")
                 timeout = 1.0
             raise_if_cancelled()
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a
@@ -192,7 +192,8 @@ class Dispatcher:
             if not machine.fail_now(job_id, error, now):
                 return False
             log.warning(
-                "event=unknown_task job=%s task=%s queue=%s", job_id, job.name, job.queue_name
+                "no live worker knows the task",
+                extra={"job": job_id, "task": job.name, "queue": job.queue_name},
             )
             return True
 

@@ -39,13 +39,12 @@ from backend.shutdown import raise_if_cancelled
 from backend.store.db import Database
 from backend.store.execution import (
     active_jobs,
-    get_meta,
     in_broker,
     in_broker_counts,
     sent_unfinished,
-    set_meta,
     waiting_sent,
 )
+from backend.store.meta import get_meta, set_meta
 from backend.worker.protocol import stream_name
 
 log = logging.getLogger(__name__)
@@ -88,9 +87,9 @@ class Monitor:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("event=monitor_redis_error error=%s", exc)
+                log.warning("monitor: Redis error", extra={"error": repr(exc)})
             except Exception:
-                log.exception("event=monitor_error")
+                log.exception("monitor check failed")
             raise_if_cancelled()  # a cancel redis-py swallowed (see backend.shutdown)
             await asyncio.sleep(self.interval)
 
@@ -123,7 +122,9 @@ class Monitor:
             await self.transport.set_broker_epoch(epoch)
             return False
         run_id = await self.transport.server_id()
-        log.warning("event=redis_lost_contents run_id=%s action=resend_unfinished", run_id)
+        log.warning(
+            "Redis lost its contents; sending every unfinished job again", extra={"run_id": run_id}
+        )
         await apply_to_flows(
             self.db,
             self.cache,
@@ -151,7 +152,7 @@ class Monitor:
             worker_id = machine.jobs[job_id].worker_id
             if not machine.stall(job_id, now):
                 return False
-            log.warning("event=job_stalled job=%s worker=%s", job_id, worker_id)
+            log.warning("job stalled", extra={"job": job_id, "worker": worker_id})
             return True
 
         retried = await apply_to_flows(self.db, self.cache, select, stall, self.clock())

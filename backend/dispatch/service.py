@@ -202,7 +202,8 @@ class Execution:
             asyncio.create_task(execution.monitor.run(), name="flowdesk-monitor"),
         ]
         log.info(
-            "event=execution_started mode=%s tasks=%s", execution.mode, ",".join(settings.tasks)
+            "execution started",
+            extra={"mode": execution.mode, "tasks": ",".join(settings.tasks)},
         )
         return execution
 

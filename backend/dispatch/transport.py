@@ -87,7 +87,7 @@ def _parse_entry(ack_id: str, fields: dict[bytes, bytes]) -> Received:
     try:
         return Received(ack_id, WorkerEvent.from_json(fields[b"data"]))
     except (KeyError, ValueError, TypeError) as exc:
-        log.warning("event=bad_worker_event id=%s error=%s", ack_id, exc)
+        log.warning("bad worker event", extra={"id": ack_id, "error": str(exc)})
         return Received(ack_id, None)
 
 

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from backend.backoff import Backoff
 from backend.errors import MigrationError
 from backend.store.migrate import MIGRATIONS_DIR, migrate, user_version
 
@@ -35,6 +36,7 @@ BUSY_TIMEOUT_MS = 10_000
 SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}  # the durability setting -> the pragma
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+_WAL_RETRY = Backoff(initial=0.001, maximum=0.05, jitter=0)
 
 T = TypeVar("T")
 
@@ -142,7 +144,7 @@ async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
     here while another process or connection opens the same fresh file."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
-    delay = 0.001
+    failures = 0
     while True:
         try:
             async with conn.execute("PRAGMA journal_mode = WAL") as cursor:
@@ -151,8 +153,8 @@ async def _enable_wal(conn: aiosqlite.Connection, path: Path) -> None:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or loop.time() > deadline:
                 raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+            failures += 1
+            await asyncio.sleep(_WAL_RETRY.delay(failures))
     if row is None or str(row[0]).lower() != "wal":
         raise MigrationError(f"could not switch {path} to WAL mode (got {row and row[0]!r})")
 

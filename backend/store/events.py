@@ -25,6 +25,7 @@ import aiosqlite
 
 from backend.domain.models import JSON, Flow
 from backend.schemas import FlowResponse
+from backend.store.meta import get_meta, set_meta
 from backend.store.rows import dumps
 
 
@@ -204,9 +205,8 @@ PRUNED_THROUGH_KEY = "events_pruned_through"
 
 async def pruned_through(conn: aiosqlite.Connection) -> int:
     """Every event with ``seq`` at or below this has been pruned (0: none ever was)."""
-    async with conn.execute("SELECT value FROM meta WHERE key = ?", (PRUNED_THROUGH_KEY,)) as cur:
-        row = await cur.fetchone()
-    return 0 if row is None else int(row[0])
+    value = await get_meta(conn, PRUNED_THROUGH_KEY)
+    return 0 if value is None else int(value)
 
 
 async def prune_target(
@@ -251,9 +251,5 @@ async def prune_events(conn: aiosqlite.Connection, through: int, chunk: int) -> 
     upto = through if row is None else int(row[0]) - 1
     async with conn.execute("DELETE FROM events WHERE seq > ? AND seq <= ?", (done, upto)) as cur:
         deleted = cur.rowcount
-    await conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (PRUNED_THROUGH_KEY, str(upto)),
-    )
+    await set_meta(conn, PRUNED_THROUGH_KEY, str(upto))
     return deleted

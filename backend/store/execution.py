@@ -20,7 +20,7 @@ from typing import Any
 import aiosqlite
 
 from backend.domain.engine import FlowMachine, Outcome
-from backend.domain.models import JSON, FailurePolicy, Flow, Job, JobState
+from backend.domain.models import JSON, FailurePolicy, Flow, Job, JobOptions, JobState
 from backend.schemas import FlowJobResponse
 from backend.store.events import EventType, append_event, flow_payload
 from backend.store.rows import JOB_COLUMNS, dumps, dumps_nullable, row_to_flow, row_to_job
@@ -316,7 +316,7 @@ def _collect_child(
     if row["status"] == JobState.COMPLETED.value:
         result = None if row["result"] is None else json.loads(row["result"])
         values.setdefault(parent, {})[row["job_id"]] = result
-    elif json.loads(row["opts"]).get(FailurePolicy.IGNORE.value):
+    elif JobOptions.from_json(json.loads(row["opts"])).on_failure is FailurePolicy.IGNORE:
         error = None if row["error"] is None else json.loads(row["error"])
         ignored.setdefault(parent, {})[row["job_id"]] = error
 
@@ -482,18 +482,4 @@ async def append_logs(
         "INSERT INTO job_logs (job_id, attempt, message, created_at) "
         "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM flow_jobs WHERE job_id = ?)",
         [(job_id, attempt, message, time, job_id) for job_id, attempt, message, time in logs],
-    )
-
-
-async def get_meta(conn: aiosqlite.Connection, key: str) -> str | None:
-    async with conn.execute("SELECT value FROM meta WHERE key = ?", (key,)) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else str(row[0])
-
-
-async def set_meta(conn: aiosqlite.Connection, key: str, value: str) -> None:
-    await conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (key, value),
     )

@@ -47,6 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
 from taskiq_redis import RedisStreamBroker
 
+from backend.backoff import Backoff
 from backend.clock import now_ms
 from backend.settings import Settings
 from backend.shutdown import raise_if_cancelled
@@ -71,8 +72,7 @@ from backend.worker.sinks import BatchingSink, EventSink, QueueSink, RedisStream
 logger = logging.getLogger(__name__)
 
 Entries = list[tuple[str, bytes, bytes]]  # (stream, message id, data)
-_RETRY_FIRST_S = 0.1
-_RETRY_MAX_S = 5.0
+_REDIS_RETRY = Backoff(initial=0.1, maximum=5.0, jitter=0.2)
 
 
 def _text(value: bytes | str) -> str:
@@ -188,7 +188,7 @@ class FlowdeskStreamBroker(RedisStreamBroker):
             logger.warning("this worker knows no tasks: it consumes nothing")
         reclaim_every = self.settings.reclaim_idle / 2
         next_reclaim = 0.0
-        backoff = _RETRY_FIRST_S
+        failures = 0
         try:
             while True:
                 entries: Entries = []
@@ -203,9 +203,10 @@ class FlowdeskStreamBroker(RedisStreamBroker):
                 except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                     # Redis is away (restarting, network): wait and read again,
                     # rather than let the worker process die with the error.
-                    logger.warning("redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, _RETRY_MAX_S)
+                    failures += 1
+                    delay = _REDIS_RETRY.delay(failures)
+                    logger.warning("redis unavailable (%s); retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
                     continue
                 except ResponseError as exc:
                     if "NOGROUP" not in str(exc):
@@ -214,7 +215,7 @@ class FlowdeskStreamBroker(RedisStreamBroker):
                     logger.warning("consumer groups missing (Redis lost its data); recreating")
                     await self._declare_groups()
                     continue
-                backoff = _RETRY_FIRST_S
+                failures = 0
                 # The whole batch is ours from now on: keep it fresh (keepalive)
                 # while it waits for the receiver's capacity, not only once yielded.
                 self.inflight.update(dict.fromkeys((entry[0], entry[1]) for entry in entries))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -31,6 +30,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from backend.backoff import Backoff
 from backend.schemas import (
     ClientMessage,
     EventMessage,
@@ -58,20 +58,6 @@ class LinkStatus:
     state: LinkState
     detail: str = ""
     retry_in: float | None = None  # seconds until the next attempt, when disconnected
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: ``initial * factor**n``, capped."""
-
-    initial: float = 0.5
-    factor: float = 2.0
-    maximum: float = 30.0
-    jitter: float = 0.2  # share of the delay randomised
-
-    def delay(self, failures: int) -> float:
-        base = min(self.maximum, self.initial * self.factor ** max(0, failures - 1))
-        return base * (1 - self.jitter * random.random())
 
 
 MessageHandler = Callable[[EventMessage], None]

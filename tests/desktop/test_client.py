@@ -11,10 +11,11 @@ import pytest
 from realserver import real_server, wait_finished, wait_stuck
 
 from backend.api.hub import HUB
+from backend.backoff import Backoff
 from backend.schemas import EventMessage, FlowCreatedMessage, FlowStatus, JobState
 from desktop.client.errors import ApiError, AuthError, ConnectionFailed, NotFoundError
 from desktop.client.rest import RestClient
-from desktop.client.ws import Backoff, LinkState, LinkStatus, LiveClient, ws_url
+from desktop.client.ws import LinkState, LinkStatus, LiveClient, ws_url
 
 # root sum = 1 + (2 + 3) + 4 = 10; pre-order: sum, sum, echo, echo
 TREE: dict[str, Any] = {

@@ -21,9 +21,10 @@ from qtkit import run, until
 from realserver import RealServer, real_server, wait_finished
 
 from backend.api.hub import HUB
+from backend.backoff import Backoff
 from backend.schemas import FlowStatus, JobState
 from desktop.client.rest import RestClient
-from desktop.client.ws import Backoff, LinkState
+from desktop.client.ws import LinkState
 from desktop.controller import Controller
 from desktop.models.flow_list import Column, FlowRole
 from desktop.views.main_window import MainWindow
