@@ -42,11 +42,21 @@ import json
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError as PydanticValidationError
 
 from backend.api.hub import Hub
+from backend.schemas import (
+    ClientMessage,
+    OutModel,
+    ResyncMessage,
+    ResyncReason,
+    SubscriptionMessage,
+    SubscriptionState,
+    WsErrorDetail,
+    WsErrorMessage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +98,16 @@ class Subscription:
     def wants(self, flow_id: str) -> bool:
         return flow_id not in self.muted  # ``flows`` is applied by ``Hub.read``
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "flowIds": None if self.flows is None else sorted(self.flows),
-            "excludedFlowIds": sorted(self.muted),
-        }
+    def state(self) -> SubscriptionState:
+        return SubscriptionState(
+            flow_ids=None if self.flows is None else sorted(self.flows),
+            excluded_flow_ids=sorted(self.muted),
+        )
 
 
-def parse_client_message(text: str, max_id_length: int) -> tuple[str, str | None]:
-    """``(type, flowId)`` of a client message, or :class:`ClientError`."""
+def parse_client_message(text: str, max_id_length: int) -> ClientMessage:
+    """The client's message as :class:`ClientMessage` (the wire model the
+    document publishes), or :class:`ClientError` saying what is wrong with it."""
     try:
         raw = json.loads(text)
     except ValueError as exc:
@@ -109,12 +120,17 @@ def parse_client_message(text: str, max_id_length: int) -> tuple[str, str | None
             ErrorCode.UNKNOWN_TYPE,
             f"unknown message type {kind!r}; expected 'subscribe' or 'unsubscribe'",
         )
-    flow_id = raw.get("flowId")
-    if flow_id is not None and (
-        not isinstance(flow_id, str) or not flow_id or len(flow_id) > max_id_length
-    ):
-        raise ClientError(ErrorCode.INVALID_MESSAGE, "flowId must be a non-empty string")
-    return kind, flow_id
+    try:
+        message = ClientMessage.model_validate(raw, strict=True)
+    except PydanticValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise ClientError(ErrorCode.INVALID_MESSAGE, f"{where}: {error['msg']}") from None
+    if message.flow_id is not None and len(message.flow_id) > max_id_length:
+        raise ClientError(
+            ErrorCode.INVALID_MESSAGE, f"flowId: longer than {max_id_length} characters"
+        )
+    return message
 
 
 class Connection:
@@ -138,8 +154,9 @@ class Connection:
     def wake(self) -> None:
         self._wake.set()
 
-    async def send_json(self, message: dict[str, Any]) -> None:
-        await self._send(json.dumps(message, separators=(",", ":")))
+    async def send_message(self, message: OutModel) -> None:
+        """One control frame, written by its wire model (``backend.schemas``)."""
+        await self._send(message.model_dump_json(by_alias=True))
 
     async def _send(self, text: str) -> None:
         async with self._send_lock:
@@ -153,7 +170,9 @@ class Connection:
         self.cursor = head
         self.hub.stats.resyncs[reason] += 1
         log.info("websocket resync", extra={"user": self.user_id, "reason": reason, "seq": head})
-        await self.send_json({"type": "resync", "seq": head, "data": {"reason": reason}})
+        await self.send_message(
+            ResyncMessage(type="resync", seq=head, data=ResyncReason(reason=reason))
+        )
 
     async def pump(self) -> None:
         """Send the log after ``cursor`` until the socket closes."""
@@ -199,14 +218,15 @@ class Connection:
 
     async def handle_text(self, text: str) -> None:
         try:
-            kind, flow_id = parse_client_message(text, self.hub.settings.max_string_length)
+            message = parse_client_message(text, self.hub.settings.max_string_length)
         except ClientError as exc:
-            await self.send_json(
-                {"type": "error", "data": {"code": exc.code.value, "message": str(exc)}}
-            )
+            detail = WsErrorDetail(code=exc.code.value, message=str(exc))
+            await self.send_message(WsErrorMessage(type="error", data=detail))
             return
-        if kind == "subscribe":
-            self.subscription = self.subscription.subscribe(flow_id)
+        if message.type == "subscribe":
+            self.subscription = self.subscription.subscribe(message.flow_id)
         else:
-            self.subscription = self.subscription.unsubscribe(flow_id)
-        await self.send_json({"type": "subscription", "data": self.subscription.to_json()})
+            self.subscription = self.subscription.unsubscribe(message.flow_id)
+        await self.send_message(
+            SubscriptionMessage(type="subscription", data=self.subscription.state())
+        )
