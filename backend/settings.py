@@ -5,6 +5,14 @@ command-line flag, TOML key and default. The loader, the CLI's ``--help`` and
 the configuration reference are all generated from that table, so they cannot
 drift apart. Precedence, lowest first: defaults, the TOML file
 (``FLOWDESK_CONFIG`` or ``--config``), environment variables, flags.
+
+Why not ``pydantic-settings``: it was weighed (issue 10) and kept out. It
+would read the environment and a TOML file for us, but the flags of
+``backend serve``/``worker``/``prune``, their ``--help`` and
+``docs/configuration.md`` would still need this table (its CLI source builds
+its own parser and cannot share argparse subcommands), and its TOML source
+does not report an unknown key with its file and name the way operators get
+here. It would add a dependency and an adapter and remove about forty lines.
 """
 
 from __future__ import annotations

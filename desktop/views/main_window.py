@@ -28,7 +28,7 @@ from desktop.client.wire import done
 from desktop.client.ws import LinkState, LinkStatus
 from desktop.controller import Controller
 from desktop.state import Alert
-from desktop.theme import icon
+from desktop.theme import icon, state_icon
 from desktop.views.connect_dialog import ConnectDialog
 from desktop.views.flow_list import FlowListPanel
 from desktop.views.flow_tree import FlowTreeView
@@ -41,6 +41,13 @@ OVERVIEW_REFRESH_MS = 5000
 # columns, and the tree taller than the details below it.
 DEFAULT_MAIN_SIZES = (430, 850)
 DEFAULT_RIGHT_SIZES = (440, 320)
+LINK_ICON_SIZE = 14
+# The state icon that shows each connection state in the status bar.
+_LINK_ICONS = {
+    LinkState.CONNECTED: "completed",
+    LinkState.CONNECTING: "active",
+    LinkState.CLOSED: "cancelled",
+}
 
 
 class MainWindow(QMainWindow):
@@ -95,10 +102,17 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self, mode: str) -> None:
         self.mode_label = QLabel(f"Mode: {mode}")
         self.server_label = QLabel(f"Server: {self.controller.url}")
+        self.link_icon = QLabel()  # drawn from an SVG: no glyph a font may lack
         self.link_label = QLabel("Connecting…")
         self.workers_label = QLabel("Workers: ?")
         bar = self.statusBar()
-        for label in (self.mode_label, self.server_label, self.link_label, self.workers_label):
+        for label in (
+            self.mode_label,
+            self.server_label,
+            self.link_icon,
+            self.link_label,
+            self.workers_label,
+        ):
             bar.addPermanentWidget(label)
 
     def _action(self, text: str, slot: Any, shortcut: Any = None, icon_name: str = "") -> QAction:
@@ -183,13 +197,17 @@ class MainWindow(QMainWindow):
 
     def _on_link(self, status: LinkStatus) -> None:
         text = {
-            LinkState.CONNECTED: "● Connected",
-            LinkState.CONNECTING: "◌ Connecting…",
-            LinkState.CLOSED: "○ Closed",
+            LinkState.CONNECTED: "Connected",
+            LinkState.CONNECTING: "Connecting…",
+            LinkState.CLOSED: "Closed",
         }.get(status.state)
         if text is None:
             retry = f", retrying in {status.retry_in:.1f} s" if status.retry_in else ""
-            text = f"✗ Disconnected ({status.detail}{retry})"
+            text = f"Disconnected ({status.detail}{retry})"
+        self.link_icon.setPixmap(
+            state_icon(_LINK_ICONS.get(status.state, "failed")).pixmap(LINK_ICON_SIZE)
+        )
+        self.link_icon.setToolTip(text)
         self.link_label.setText(text)
 
     def _on_alert(self, kind: str, flow: FlowResponse) -> None:

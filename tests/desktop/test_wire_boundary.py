@@ -2,10 +2,11 @@
 
 Two rules of docs/architecture.md ("Desktop: who imports what"), checked on
 the source: under ``desktop/`` the only backend modules imported are
-``backend.schemas`` (the wire) and ``backend.embedded`` (the in-process
-start), and no string literal spells a wire name that ``backend.schemas``
-defines (a camelCase field, a websocket message type, a query parameter):
-those are read from the models, so a rename cannot leave the desktop behind.
+``backend.schemas`` (the wire), ``backend.embedded`` (the in-process
+start) and ``backend.backoff`` (the one retry rule, pure), and no string
+literal spells a wire name that ``backend.schemas`` defines (a camelCase
+field, a websocket message type, a query parameter): those are read from
+the models, so a rename cannot leave the desktop behind.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 import backend.schemas as schemas
 
 DESKTOP = Path(__file__).resolve().parents[2] / "desktop"
-ALLOWED_BACKEND = {"backend.schemas", "backend.embedded"}
+ALLOWED_BACKEND = {"backend.schemas", "backend.embedded", "backend.backoff"}
 # Same word, other format: the saved-profiles file (name, url, token) is the desktop's own.
 NOT_WIRE = {("desktop/connection.py", "token")}
 
