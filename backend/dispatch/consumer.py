@@ -26,7 +26,7 @@ from backend.backoff import Backoff
 from backend.dispatch.cache import MachineCache
 from backend.dispatch.dispatcher import Dispatcher
 from backend.dispatch.transport import Received, Transport
-from backend.domain.engine import Event, EventType, FlowMachine, Outcome
+from backend.domain.engine import FlowMachine, Outcome, Report, ReportType
 from backend.domain.models import Flow, JobState
 from backend.shutdown import raise_if_cancelled
 from backend.store.db import Database
@@ -38,8 +38,7 @@ from backend.store.execution import (
     load_machines,
     write_outcomes,
 )
-from backend.worker.protocol import EventType as WireType
-from backend.worker.protocol import WorkerEvent
+from backend.worker.protocol import WorkerEvent, WorkerEventType
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +49,15 @@ _RETRY = Backoff(initial=0.1, maximum=5.0)  # Redis away, or a batch that failed
 _FINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
 _ENGINE_TYPES = {
-    WireType.ACTIVE: EventType.ACTIVE,
-    WireType.PROGRESS: EventType.PROGRESS,
-    WireType.COMPLETED: EventType.COMPLETED,
-    WireType.FAILED: EventType.FAILED,
+    WorkerEventType.ACTIVE: ReportType.ACTIVE,
+    WorkerEventType.PROGRESS: ReportType.PROGRESS,
+    WorkerEventType.COMPLETED: ReportType.COMPLETED,
+    WorkerEventType.FAILED: ReportType.FAILED,
 }
 
 
-def to_engine_event(event: WorkerEvent) -> Event:
-    return Event(
+def to_report(event: WorkerEvent) -> Report:
+    return Report(
         type=_ENGINE_TYPES[event.type],
         job_id=event.job_id,
         attempt=event.attempt,
@@ -130,8 +129,12 @@ class EventConsumer:
         events = [r.event for r in received if r.event is not None]
         if not events:
             return
-        logs = [(e.job_id, e.attempt, e.message, e.time) for e in events if e.type is WireType.LOG]
-        lifecycle = [e for e in events if e.type is not WireType.LOG]
+        logs = [
+            (e.job_id, e.attempt, e.message, e.time)
+            for e in events
+            if e.type is WorkerEventType.LOG
+        ]
+        lifecycle = [e for e in events if e.type is not WorkerEventType.LOG]
         now = self.clock()
         touched: list[str] = []
         claimed: list[OutboxJob] = []
@@ -147,7 +150,7 @@ class EventConsumer:
                 items = []
                 for flow, machine in (await self._machines(conn, touched)).values():
                     for event in by_flow[flow.id]:
-                        if machine.apply(to_engine_event(event)):
+                        if machine.apply(to_report(event)):
                             self._track_delivery(event)
                     outcome = machine.take_outcome()
                     self._count(outcome)
@@ -203,10 +206,10 @@ class EventConsumer:
 
     def _track_delivery(self, event: WorkerEvent) -> None:
         """Remember where a running job's message sits (see ``Monitor.check_stalled``)."""
-        if event.type is WireType.ACTIVE:
+        if event.type is WorkerEventType.ACTIVE:
             if event.delivery is not None:
                 self.deliveries[event.job_id] = event.delivery
-        elif event.type in (WireType.COMPLETED, WireType.FAILED):
+        elif event.type in (WorkerEventType.COMPLETED, WorkerEventType.FAILED):
             self.deliveries.pop(event.job_id, None)
 
     def _count(self, outcome: Outcome) -> None:

@@ -53,10 +53,10 @@ from backend.domain.events import (
     CHILD_FAILED,
     MAX_STALLS,
     STALLED,
-    Event,
-    EventType,
     InvalidTransition,
     Outcome,
+    Report,
+    ReportType,
     backoff_ms,
 )
 from backend.domain.models import JSON, FailurePolicy, FlowStatus, Job, JobState, StuckInfo
@@ -65,11 +65,11 @@ __all__ = [
     "CHILD_FAILED",
     "MAX_STALLS",
     "STALLED",
-    "Event",
-    "EventType",
     "FlowMachine",
     "InvalidTransition",
     "Outcome",
+    "Report",
+    "ReportType",
     "backoff_ms",
 ]
 
@@ -140,30 +140,30 @@ class FlowMachine:
 
     # -- worker events -----------------------------------------------------------
 
-    def apply(self, event: Event) -> bool:
+    def apply(self, event: Report) -> bool:
         """Apply one worker event; returns False when it was stale."""
         job = self.jobs.get(event.job_id)
         if job is None or not self._is_current(job, event):
             self.outcome.stale += 1
             return False
         handler = {
-            EventType.ACTIVE: self._on_active,
-            EventType.PROGRESS: self._on_progress,
-            EventType.COMPLETED: self._on_completed,
-            EventType.FAILED: self._on_failed,
+            ReportType.ACTIVE: self._on_active,
+            ReportType.PROGRESS: self._on_progress,
+            ReportType.COMPLETED: self._on_completed,
+            ReportType.FAILED: self._on_failed,
         }[event.type]
         handler(job, event)
         self.outcome.applied += 1
         return True
 
-    def _is_current(self, job: Job, event: Event) -> bool:
+    def _is_current(self, job: Job, event: Report) -> bool:
         if self.status is FlowStatus.CANCELLED or job.status not in _EVENT_TARGETS[event.type]:
             return False
         if job.status is JobState.ACTIVE:
             return event.attempt == job.attempts_made
         return event.attempt == job.attempts_made + 1
 
-    def _on_active(self, job: Job, event: Event) -> None:
+    def _on_active(self, job: Job, event: Report) -> None:
         self._set(
             job.job_id,
             status=JobState.ACTIVE,
@@ -173,10 +173,10 @@ class FlowMachine:
             run_at=None,
         )
 
-    def _on_progress(self, job: Job, event: Event) -> None:
+    def _on_progress(self, job: Job, event: Report) -> None:
         self._set(job.job_id, progress=event.progress)
 
-    def _on_completed(self, job: Job, event: Event) -> None:
+    def _on_completed(self, job: Job, event: Report) -> None:
         self._set(
             job.job_id,
             status=JobState.COMPLETED,
@@ -190,7 +190,7 @@ class FlowMachine:
         )
         self._after_resolved(job.job_id, event.time)
 
-    def _on_failed(self, job: Job, event: Event) -> None:
+    def _on_failed(self, job: Job, event: Report) -> None:
         in_budget = event.attempt - job.retry_base
         if event.retryable and in_budget < job.opts.attempts:
             wait = backoff_ms(job, in_budget, self._rand)

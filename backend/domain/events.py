@@ -29,7 +29,7 @@ class InvalidTransition(Exception):
         self.job_id = job_id
 
 
-class EventType(StrEnum):
+class ReportType(StrEnum):
     ACTIVE = "active"
     PROGRESS = "progress"
     COMPLETED = "completed"
@@ -37,10 +37,10 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True)
-class Event:
+class Report:
     """A worker's report about one attempt of one job."""
 
-    type: EventType
+    type: ReportType
     job_id: str
     attempt: int
     time: int

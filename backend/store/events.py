@@ -37,7 +37,7 @@ class EventType(StrEnum):
 
 
 @dataclass(frozen=True)
-class Event:
+class StoredEvent:
     seq: int
     type: str
     flow_id: str
@@ -69,7 +69,7 @@ async def append_event(  # noqa: PLR0917 - positional as in docs/architecture.md
     return seq
 
 
-async def events_after(conn: aiosqlite.Connection, after: int, limit: int) -> list[Event]:
+async def events_after(conn: aiosqlite.Connection, after: int, limit: int) -> list[StoredEvent]:
     """Up to ``limit`` events with ``seq > after``, oldest first."""
     async with conn.execute(
         "SELECT seq, type, flow_id, user_id, payload, created_at FROM events "
@@ -80,8 +80,8 @@ async def events_after(conn: aiosqlite.Connection, after: int, limit: int) -> li
     return [_event(row) for row in rows]
 
 
-def _event(row: aiosqlite.Row) -> Event:
-    return Event(
+def _event(row: aiosqlite.Row) -> StoredEvent:
+    return StoredEvent(
         seq=row["seq"],
         type=row["type"],
         flow_id=row["flow_id"],

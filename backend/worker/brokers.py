@@ -57,9 +57,9 @@ from backend.worker.protocol import (
     CONSUMER_GROUP,
     FLOW_LABEL,
     ErrorInfo,
-    EventType,
     FlowLabel,
     WorkerEvent,
+    WorkerEventType,
     stream_name,
 )
 from backend.worker.runtime import (
@@ -334,7 +334,7 @@ class FlowdeskMemoryBroker(InMemoryBroker):
             "(the in-process worker has not imported it)",
         )
         event = WorkerEvent(
-            type=EventType.FAILED,
+            type=WorkerEventType.FAILED,
             job_id=message.task_id,
             attempt=label.attempt,
             worker_id=self.runtime.worker_id,

@@ -17,7 +17,7 @@ from taskiq import Context, TaskiqDepends
 
 from backend.clock import now_ms
 from backend.worker.middleware import flow_label_of
-from backend.worker.protocol import EventType, FlowLabel, WorkerEvent
+from backend.worker.protocol import FlowLabel, WorkerEvent, WorkerEventType
 from backend.worker.runtime import WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class FlowContext:
         self.ignored_failures: Mapping[str, Any] = label.ignored_failures
         self._runtime = runtime_of(context.broker)
 
-    def _event(self, kind: EventType, **extra: Any) -> WorkerEvent:
+    def _event(self, kind: WorkerEventType, **extra: Any) -> WorkerEvent:
         return WorkerEvent(
             type=kind,
             job_id=self.job_id,
@@ -60,11 +60,11 @@ class FlowContext:
 
     async def update_progress(self, value: Any) -> None:
         """Report progress: a number 0-100 or any JSON value (best effort, see below)."""
-        await self._report(self._event(EventType.PROGRESS, progress=value))
+        await self._report(self._event(WorkerEventType.PROGRESS, progress=value))
 
     async def log(self, text: str) -> None:
         """Append a line to the job's log (best effort, see below)."""
-        await self._report(self._event(EventType.LOG, message=str(text)))
+        await self._report(self._event(WorkerEventType.LOG, message=str(text)))
 
     async def _report(self, event: WorkerEvent) -> None:
         """Publish a progress or log event; a broker that cannot take it now

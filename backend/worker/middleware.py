@@ -23,9 +23,9 @@ from backend.worker.protocol import (
     FLOW_LABEL,
     TIMEOUT_LABEL,
     ErrorInfo,
-    EventType,
     FlowLabel,
     WorkerEvent,
+    WorkerEventType,
 )
 from backend.worker.runtime import StopReason, WorkerRuntime
 from backend.worker.tracebacks import portable_traceback
@@ -100,7 +100,9 @@ class FlowEventsMiddleware(TaskiqMiddleware):
         super().__init__()
         self.runtime = runtime
 
-    def _event(self, kind: EventType, job_id: str, label: FlowLabel, **extra: Any) -> WorkerEvent:
+    def _event(
+        self, kind: WorkerEventType, job_id: str, label: FlowLabel, **extra: Any
+    ) -> WorkerEvent:
         return WorkerEvent(
             type=kind,
             job_id=job_id,
@@ -117,7 +119,7 @@ class FlowEventsMiddleware(TaskiqMiddleware):
         # Deferred: it shares a write with the completion of a quick job, and
         # is out within the sink's defer time for a long one.
         delivery = self.runtime.deliveries.get(message.task_id)
-        active = self._event(EventType.ACTIVE, message.task_id, label, delivery=delivery)
+        active = self._event(WorkerEventType.ACTIVE, message.task_id, label, delivery=delivery)
         await self.runtime.publish_soon(active)
         # Registered only now: a cancel cannot land inside the publish above,
         # where it would abort the receiver's callback before its ack.
@@ -140,15 +142,17 @@ class FlowEventsMiddleware(TaskiqMiddleware):
         job_id = message.task_id
         if reason is StopReason.CANCELLED:
             error = ErrorInfo("Cancelled", f"job {job_id} was cancelled while running")
-            event = self._event(EventType.FAILED, job_id, label, error=error, retryable=False)
+            event = self._event(WorkerEventType.FAILED, job_id, label, error=error, retryable=False)
         elif result.is_err:
             error = describe_error(message, result)
-            event = self._event(EventType.FAILED, job_id, label, error=error)
+            event = self._event(WorkerEventType.FAILED, job_id, label, error=error)
         else:
             value = result.return_value
             problem = encode_result(value, self.runtime.max_result_bytes)
             if problem is None:
-                event = self._event(EventType.COMPLETED, job_id, label, result=value)
+                event = self._event(WorkerEventType.COMPLETED, job_id, label, result=value)
             else:
-                event = self._event(EventType.FAILED, job_id, label, error=problem, retryable=False)
+                event = self._event(
+                    WorkerEventType.FAILED, job_id, label, error=problem, retryable=False
+                )
         await self.runtime.publish(event)

@@ -114,7 +114,7 @@ def message_attempt(body: bytes) -> tuple[str, int] | None:
         return None
 
 
-class EventType(enum.StrEnum):
+class WorkerEventType(enum.StrEnum):
     """Lifecycle events a worker reports for a job."""
 
     ACTIVE = "active"
@@ -149,7 +149,7 @@ class WorkerEvent:
     and ``retryable`` (failed).
     """
 
-    type: EventType
+    type: WorkerEventType
     job_id: str
     attempt: int
     worker_id: str
@@ -172,15 +172,15 @@ class WorkerEvent:
             "workerId": self.worker_id,
             "time": self.time,
         }
-        if self.type is EventType.ACTIVE and self.delivery is not None:
+        if self.type is WorkerEventType.ACTIVE and self.delivery is not None:
             obj["stream"], obj["messageId"] = self.delivery
-        elif self.type is EventType.PROGRESS:
+        elif self.type is WorkerEventType.PROGRESS:
             obj["progress"] = self.progress
-        elif self.type is EventType.LOG:
+        elif self.type is WorkerEventType.LOG:
             obj["message"] = self.message
-        elif self.type is EventType.COMPLETED:
+        elif self.type is WorkerEventType.COMPLETED:
             obj["result"] = self.result
-        elif self.type is EventType.FAILED:
+        elif self.type is WorkerEventType.FAILED:
             error = self.error or ErrorInfo("Error", "")
             obj["error"] = error.to_obj()
             obj["retryable"] = self.retryable
@@ -192,7 +192,7 @@ class WorkerEvent:
     @classmethod
     def from_json(cls, raw: str | bytes) -> WorkerEvent:
         obj = json.loads(raw)
-        kind = EventType(obj["type"])
+        kind = WorkerEventType(obj["type"])
         error = obj.get("error")
         return cls(
             type=kind,
@@ -207,7 +207,7 @@ class WorkerEvent:
             retryable=bool(obj.get("retryable", True)),
             delivery=(
                 (str(obj["stream"]), str(obj["messageId"]))
-                if kind is EventType.ACTIVE and "stream" in obj and "messageId" in obj
+                if kind is WorkerEventType.ACTIVE and "stream" in obj and "messageId" in obj
                 else None
             ),
         )

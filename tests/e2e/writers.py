@@ -32,8 +32,8 @@ from backend.worker.heartbeat import WorkerInfo
 from backend.worker.protocol import (
     WORKERS_KEY,
     ErrorInfo,
-    EventType,
     WorkerEvent,
+    WorkerEventType,
     message_attempt,
 )
 
@@ -107,7 +107,7 @@ class Writers:
         for event in events:
             self._seq += 1
             received.append(Received(f"0-{self._seq}", event))
-            if event.type in (EventType.COMPLETED, EventType.FAILED):
+            if event.type in (WorkerEventType.COMPLETED, WorkerEventType.FAILED):
                 await self.delete_message(event.job_id, event.attempt)
         await self.execution.consumer.apply(received)
 
@@ -118,14 +118,16 @@ class Writers:
                     await self.redis.xdel(key, entry_id)
 
     def active(self, job_id: str, attempt: int, worker: str = "w1") -> WorkerEvent:
-        return WorkerEvent(EventType.ACTIVE, job_id, attempt, worker, self.clock())
+        return WorkerEvent(WorkerEventType.ACTIVE, job_id, attempt, worker, self.clock())
 
     def completed(self, job_id: str, attempt: int, result: Any = 1) -> WorkerEvent:
-        return WorkerEvent(EventType.COMPLETED, job_id, attempt, "w1", self.clock(), result=result)
+        return WorkerEvent(
+            WorkerEventType.COMPLETED, job_id, attempt, "w1", self.clock(), result=result
+        )
 
     def failed(self, job_id: str, attempt: int) -> WorkerEvent:
         error = ErrorInfo("RuntimeError", f"attempt {attempt} failed")
-        return WorkerEvent(EventType.FAILED, job_id, attempt, "w1", self.clock(), error=error)
+        return WorkerEvent(WorkerEventType.FAILED, job_id, attempt, "w1", self.clock(), error=error)
 
     async def job(self, job_id: str) -> JsonObj:
         return _wire(FlowJobResponse.of(await self.store.get_job(self.user.id, job_id)))

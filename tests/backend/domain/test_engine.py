@@ -9,10 +9,10 @@ import pytest
 from backend.domain.engine import (
     CHILD_FAILED,
     MAX_STALLS,
-    Event,
-    EventType,
     FlowMachine,
     InvalidTransition,
+    Report,
+    ReportType,
 )
 from backend.domain.models import (
     Backoff,
@@ -56,16 +56,16 @@ def states(m: FlowMachine) -> dict[str, JobState]:
 
 def run(m: FlowMachine, job_id: str, result: object = None, now: int = 2000) -> None:
     attempt = m.jobs[job_id].attempts_made + 1
-    assert m.apply(Event(EventType.ACTIVE, job_id, attempt, now, worker_id="w1"))
-    assert m.apply(Event(EventType.COMPLETED, job_id, attempt, now + 1, result=result))
+    assert m.apply(Report(ReportType.ACTIVE, job_id, attempt, now, worker_id="w1"))
+    assert m.apply(Report(ReportType.COMPLETED, job_id, attempt, now + 1, result=result))
 
 
 def fail(m: FlowMachine, job_id: str, now: int = 2000, retryable: bool = True) -> None:
     attempt = m.jobs[job_id].attempts_made + 1
-    assert m.apply(Event(EventType.ACTIVE, job_id, attempt, now, worker_id="w1"))
+    assert m.apply(Report(ReportType.ACTIVE, job_id, attempt, now, worker_id="w1"))
     error = {"type": "ValueError", "message": "boom"}
     assert m.apply(
-        Event(EventType.FAILED, job_id, attempt, now + 1, error=error, retryable=retryable)
+        Report(ReportType.FAILED, job_id, attempt, now + 1, error=error, retryable=retryable)
     )
 
 
@@ -90,39 +90,39 @@ def test_parent_ready_only_when_all_children_complete() -> None:
 @pytest.mark.parametrize(
     ("event", "state_before", "attempt_offset", "applies"),
     [
-        (EventType.ACTIVE, W, 1, True),
-        (EventType.ACTIVE, W, 0, False),  # an older attempt
-        (EventType.ACTIVE, W, 2, False),  # from the future: not ours
-        (EventType.COMPLETED, W, 1, True),  # active event lost or batched away
-        (EventType.COMPLETED, A, 0, True),
-        (EventType.COMPLETED, A, -1, False),
-        (EventType.COMPLETED, C, 0, False),  # duplicate delivery after completion
-        (EventType.FAILED, C, 0, False),
-        (EventType.PROGRESS, A, 0, True),
-        (EventType.PROGRESS, C, 0, False),
-        (EventType.ACTIVE, X, 1, False),
+        (ReportType.ACTIVE, W, 1, True),
+        (ReportType.ACTIVE, W, 0, False),  # an older attempt
+        (ReportType.ACTIVE, W, 2, False),  # from the future: not ours
+        (ReportType.COMPLETED, W, 1, True),  # active event lost or batched away
+        (ReportType.COMPLETED, A, 0, True),
+        (ReportType.COMPLETED, A, -1, False),
+        (ReportType.COMPLETED, C, 0, False),  # duplicate delivery after completion
+        (ReportType.FAILED, C, 0, False),
+        (ReportType.PROGRESS, A, 0, True),
+        (ReportType.PROGRESS, C, 0, False),
+        (ReportType.ACTIVE, X, 1, False),
     ],
 )
 def test_event_table(
-    event: EventType, state_before: JobState, attempt_offset: int, applies: bool
+    event: ReportType, state_before: JobState, attempt_offset: int, applies: bool
 ) -> None:
     m = machine(spec("r", spec("a")))
     if state_before is A:
-        m.apply(Event(EventType.ACTIVE, "a", 1, 1))
+        m.apply(Report(ReportType.ACTIVE, "a", 1, 1))
     elif state_before is C:
         run(m, "a")
     elif state_before is X:
         m.cancel(1)
     m.take_outcome()
     attempt = m.jobs["a"].attempts_made + attempt_offset
-    assert m.apply(Event(event, "a", attempt, 5, result=1, progress=50)) is applies
+    assert m.apply(Report(event, "a", attempt, 5, result=1, progress=50)) is applies
     assert bool(m.take_outcome().patches) is applies
 
 
 def test_duplicate_completion_recorded_once() -> None:
     m = machine(spec("r", spec("a")))
     run(m, "a", "first")
-    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 9, result="second"))
+    assert not m.apply(Report(ReportType.COMPLETED, "a", 1, 9, result="second"))
     assert m.jobs["a"].result == "first"
 
 
@@ -264,7 +264,7 @@ def test_retry_of_child_reopens_parent_failed_by_it() -> None:
 def test_retry_refused_unless_failed_or_cancelled(state: JobState) -> None:
     m = machine(spec("r", spec("a", spec("a1"))))
     if state is A:
-        m.apply(Event(EventType.ACTIVE, "a1", 1, 1))
+        m.apply(Report(ReportType.ACTIVE, "a1", 1, 1))
     if state is C:
         run(m, "a1")
     target = "a" if state is WC else "a1"
@@ -274,14 +274,14 @@ def test_retry_refused_unless_failed_or_cancelled(state: JobState) -> None:
 
 def test_cancel_stops_everything_and_ignores_late_results() -> None:
     m = machine(spec("r", spec("a"), spec("b")))
-    m.apply(Event(EventType.ACTIVE, "a", 1, 1, worker_id="w"))
+    m.apply(Report(ReportType.ACTIVE, "a", 1, 1, worker_id="w"))
     m.take_outcome()
     m.cancel(10)
     outcome = m.take_outcome()
     assert outcome.cancel_running == ["a"]
     assert set(states(m).values()) == {X}
     assert m.status is FlowStatus.CANCELLED
-    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 11, result=1))
+    assert not m.apply(Report(ReportType.COMPLETED, "a", 1, 11, result=1))
     with pytest.raises(InvalidTransition):
         m.cancel(12)
 
@@ -302,7 +302,7 @@ def test_retry_after_cancel_runs_to_completion() -> None:
 def test_stall_counts_as_attempt_without_spending_budget() -> None:
     m = machine(spec("r", spec("a")))  # attempts=1
     for attempt in range(1, MAX_STALLS + 1):
-        m.apply(Event(EventType.ACTIVE, "a", attempt, 1, worker_id="dead"))
+        m.apply(Report(ReportType.ACTIVE, "a", attempt, 1, worker_id="dead"))
         assert m.stall("a", 100)
         job = m.jobs["a"]
         assert job.status is W
@@ -310,8 +310,8 @@ def test_stall_counts_as_attempt_without_spending_budget() -> None:
         assert job.attempts_made == attempt
         assert job.stalls == attempt
         # the dead worker's late completion of this attempt is stale now
-        assert not m.apply(Event(EventType.COMPLETED, "a", attempt, 101))
-    m.apply(Event(EventType.ACTIVE, "a", MAX_STALLS + 1, 1, worker_id="dead"))
+        assert not m.apply(Report(ReportType.COMPLETED, "a", attempt, 101))
+    m.apply(Report(ReportType.ACTIVE, "a", MAX_STALLS + 1, 1, worker_id="dead"))
     assert m.stall("a", 200)
     assert m.jobs["a"].status is F
 
@@ -338,13 +338,13 @@ def test_fail_now_for_unknown_task() -> None:
 
 def test_requeue_after_redis_loss_keeps_budget_and_stales_old_attempt() -> None:
     m = machine(spec("r", spec("a"), spec("b")))
-    m.apply(Event(EventType.ACTIVE, "a", 1, 1, worker_id="w"))
+    m.apply(Report(ReportType.ACTIVE, "a", 1, 1, worker_id="w"))
     m.jobs["b"] = m.jobs["b"].__class__(**{**m.jobs["b"].__dict__, "dispatched": True})
     assert m.requeue_lost("a")
     assert m.requeue_lost("b")
     assert not m.requeue_lost("r")
     assert m.jobs["a"].status is W
-    assert not m.apply(Event(EventType.COMPLETED, "a", 1, 2))  # the old copy's result
+    assert not m.apply(Report(ReportType.COMPLETED, "a", 1, 2))  # the old copy's result
     fail(m, "a")  # attempt 2 is the first of its budget of 1 after the requeue
     assert m.jobs["a"].status is F
     assert m.jobs["a"].attempts_made == 2

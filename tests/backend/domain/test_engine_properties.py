@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backend.domain.engine import CHILD_FAILED, Event, EventType, FlowMachine
+from backend.domain.engine import CHILD_FAILED, FlowMachine, Report, ReportType
 from backend.domain.models import FailurePolicy, FlowStatus, Job, JobOptions, JobState
 from backend.domain.tree import JobSpec, flatten
 
@@ -75,7 +75,7 @@ class World:
         self.m = FlowMachine(FlowStatus.ACTIVE, jobs)
         self.scripts = scripts
         self.rng = rng  # None: deliver in a fixed order, no duplicates, no ghosts
-        self.pending: dict[str, deque[Event]] = {job_id: deque() for job_id in self.m.jobs}
+        self.pending: dict[str, deque[Report]] = {job_id: deque() for job_id in self.m.jobs}
         self.sent: set[tuple[str, int]] = set()
         self.completions: Counter[str] = Counter()
         self.now = 2000
@@ -90,22 +90,22 @@ class World:
             script = self.scripts[job.job_id]
             queue = self.pending[job.job_id]
             if self.rng is None or self.rng.random() < 0.8:  # a quick job may skip 'active'
-                queue.append(Event(EventType.ACTIVE, job.job_id, attempt, 0, worker_id="w"))
-                queue.append(Event(EventType.PROGRESS, job.job_id, attempt, 0, progress=50))
+                queue.append(Report(ReportType.ACTIVE, job.job_id, attempt, 0, worker_id="w"))
+                queue.append(Report(ReportType.PROGRESS, job.job_id, attempt, 0, progress=50))
             if attempt <= script.fails:
                 error = {"type": "ValueError", "message": f"attempt {attempt}"}
                 queue.append(
-                    Event(EventType.FAILED, job.job_id, attempt, 0, error=error,
+                    Report(ReportType.FAILED, job.job_id, attempt, 0, error=error,
                           retryable=script.retryable)
                 )  # fmt: skip
             else:
                 result = f"value-of-{job.job_id}"
-                queue.append(Event(EventType.COMPLETED, job.job_id, attempt, 0, result=result))
+                queue.append(Report(ReportType.COMPLETED, job.job_id, attempt, 0, result=result))
 
-    def deliver(self, event: Event) -> bool:
+    def deliver(self, event: Report) -> bool:
         self.now += 1
         before = {job_id: job.status for job_id, job in self.m.jobs.items()}
-        applied = self.m.apply(Event(**{**event.__dict__, "time": self.now}))
+        applied = self.m.apply(Report(**{**event.__dict__, "time": self.now}))
         outcome = self.m.take_outcome()
         for job_id, patch in outcome.patches.items():
             if patch.get("status") is JobState.COMPLETED:
@@ -125,8 +125,8 @@ class World:
         if current <= 1 and not job.status.finished:
             return
         attempt = self.rng.randint(1, max(1, current - 1))
-        kind = self.rng.choice(list(EventType))
-        assert not self.deliver(Event(kind, job.job_id, attempt, 0, result="ghost", error={}))
+        kind = self.rng.choice(list(ReportType))
+        assert not self.deliver(Report(kind, job.job_id, attempt, 0, result="ghost", error={}))
 
     def check_parents(self, before: dict[str, JobState]) -> None:
         """A parent leaves waiting-children only when its children let it go."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 
-from backend.domain.engine import Event, EventType
+from backend.domain.engine import Report, ReportType
 from backend.domain.models import JobOptions, JobState, User
 from backend.domain.tree import JobSpec
 from backend.store import execution
@@ -32,7 +32,7 @@ async def test_marking_a_job_sent_after_it_completed_writes_no_event(
         flow = await execution.load_flow(conn, "f")
         assert flow is not None
         machine = await execution.load_machine(conn, flow)
-        assert machine.apply(Event(EventType.COMPLETED, "d", 1, NOW + 11, result=1))
+        assert machine.apply(Report(ReportType.COMPLETED, "d", 1, NOW + 11, result=1))
         await execution.write_outcome(conn, flow, machine, machine.take_outcome(), NOW + 11)
     async with store.db.transaction() as conn:
         seqs = (await execution.mark_dispatched(conn, [item.job], NOW + 12)).seqs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from backend.domain.engine import Event, EventType
+from backend.domain.engine import Report, ReportType
 from backend.domain.models import FailurePolicy, JobOptions, JobState, User
 from backend.domain.tree import JobSpec
 from backend.store import execution
@@ -78,9 +78,9 @@ async def test_children_values_and_ignored_failures_reach_the_parent(
         assert flow is not None
         machine = await execution.load_machine(conn, flow)
         error = {"type": "E", "message": "x"}
-        machine.apply(Event(EventType.COMPLETED, "ok", 1, NOW, result={"v": 1}))
-        machine.apply(Event(EventType.FAILED, "ignored", 1, NOW, error=error))
-        machine.apply(Event(EventType.FAILED, "removed", 1, NOW, error=error))
+        machine.apply(Report(ReportType.COMPLETED, "ok", 1, NOW, result={"v": 1}))
+        machine.apply(Report(ReportType.FAILED, "ignored", 1, NOW, error=error))
+        machine.apply(Report(ReportType.FAILED, "removed", 1, NOW, error=error))
         seqs, updated = await execution.write_outcome(
             conn, flow, machine, machine.take_outcome(), NOW
         )
@@ -107,7 +107,7 @@ async def test_write_outcome_changes_only_patched_fields(store: Store, alice: Us
         flow = await execution.load_flow(conn, "f")
         assert flow is not None
         machine = await execution.load_machine(conn, flow)
-        machine.apply(Event(EventType.PROGRESS, leaf_id, 1, NOW, progress=40))
+        machine.apply(Report(ReportType.PROGRESS, leaf_id, 1, NOW, progress=40))
         seqs, _ = await execution.write_outcome(conn, flow, machine, machine.take_outcome(), NOW)
     job = await store.get_job(alice.id, leaf_id)
     assert job.progress == 40

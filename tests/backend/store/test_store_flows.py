@@ -19,12 +19,12 @@ from backend.domain.models import (
 )
 from backend.domain.tree import JobSpec
 from backend.errors import Conflict, NotFound
-from backend.store.events import Event, events_after
+from backend.store.events import StoredEvent, events_after
 from backend.store.store import Store
 from tests.backend.store.store_helpers import jobs_of, leaf, make_flow
 
 
-async def all_events(store: Store) -> list[Event]:
+async def all_events(store: Store) -> list[StoredEvent]:
     async with store.db.read() as conn:
         return await events_after(conn, 0, 1_000_000)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aredis
 
-from backend.worker.protocol import CONSUMER_GROUP, EventType, FlowLabel, stream_name
+from backend.worker.protocol import CONSUMER_GROUP, FlowLabel, WorkerEventType, stream_name
 from tests.backend.worker.workerkit import QUEUE, Events, StartWorker, send, wait_until_acked
 
 
@@ -17,11 +17,11 @@ async def test_message_sent_before_the_worker_started_completes_with_its_value(
 
     final = await events.wait_final("job-1")
 
-    assert final.type is EventType.COMPLETED
+    assert final.type is WorkerEventType.COMPLETED
     assert final.result == data
     assert final.attempt == 3
     kinds = [event.type for event in events.of("job-1")]
-    assert kinds == [EventType.ACTIVE, EventType.COMPLETED]
+    assert kinds == [WorkerEventType.ACTIVE, WorkerEventType.COMPLETED]
     assert events.of("job-1")[0].worker_id == final.worker_id != ""
     # acknowledged and removed: nothing pending, nothing left in the stream
     await wait_until_acked(client, stream_name(QUEUE, "t_echo"))
@@ -43,7 +43,7 @@ async def test_children_values_and_ignored_failures_reach_the_task(
 
     final = await events.wait_final("parent")
 
-    assert final.type is EventType.COMPLETED
+    assert final.type is WorkerEventType.COMPLETED
     assert final.result == {
         "jobId": "parent",
         "flowId": "flow-2",
@@ -63,7 +63,7 @@ async def test_failure_carries_type_message_and_traceback(
 
     final = await events.wait_final("bad")
 
-    assert final.type is EventType.FAILED
+    assert final.type is WorkerEventType.FAILED
     assert final.error is not None
     assert final.error.type == "ExpectedFailure"
     assert final.error.message == "it broke"
@@ -83,13 +83,13 @@ async def test_progress_and_log_events_arrive_in_order_before_completion(
 
     seen = events.of("chatty")
     assert [event.type for event in seen] == [
-        EventType.ACTIVE,
-        EventType.PROGRESS,
-        EventType.PROGRESS,
-        EventType.PROGRESS,
-        EventType.LOG,
-        EventType.LOG,
-        EventType.COMPLETED,
+        WorkerEventType.ACTIVE,
+        WorkerEventType.PROGRESS,
+        WorkerEventType.PROGRESS,
+        WorkerEventType.PROGRESS,
+        WorkerEventType.LOG,
+        WorkerEventType.LOG,
+        WorkerEventType.COMPLETED,
     ]
     assert [event.progress for event in seen[1:4]] == [10, 50, {"step": "three"}]
     assert [event.message for event in seen[4:6]] == ["first line", "second line"]
@@ -104,7 +104,7 @@ async def test_timeout_fails_the_job_with_a_clear_message(
 
     final = await events.wait_final("slow")
 
-    assert final.type is EventType.FAILED
+    assert final.type is WorkerEventType.FAILED
     assert final.error is not None
     assert final.error.type == "TimeoutError"
     assert "timeout of 0.3 s" in final.error.message
@@ -123,18 +123,18 @@ async def test_results_that_cannot_travel_fail_the_job(
     big = await events.wait_final("big")
     fits = await events.wait_final("fits")
 
-    assert odd.type is EventType.FAILED
+    assert odd.type is WorkerEventType.FAILED
     assert odd.error is not None
     assert odd.error.type == "ResultNotSerializable"
     assert "not JSON-serialisable" in odd.error.message
-    assert big.type is EventType.FAILED
+    assert big.type is WorkerEventType.FAILED
     assert big.error is not None
     assert big.error.type == "ResultTooLarge"
     assert "5002 bytes" in big.error.message
     assert "1000" in big.error.message
     assert not odd.retryable
     assert not big.retryable
-    assert fits.type is EventType.COMPLETED
+    assert fits.type is WorkerEventType.COMPLETED
     assert fits.result == "x" * 100
 
 

@@ -26,9 +26,9 @@ from backend.worker.brokers import FlowdeskMemoryBroker, FlowdeskStreamBroker
 from backend.worker.protocol import (
     FLOW_LABEL,
     WORKERS_KEY,
-    EventType,
     FlowLabel,
     WorkerEvent,
+    WorkerEventType,
     build_message,
 )
 from backend.worker.runtime import StopReason
@@ -65,7 +65,7 @@ async def final_event(sink: QueueSink, job_id: str) -> list[WorkerEvent]:
             event = await sink.queue.get()
             if event.job_id == job_id:
                 seen.append(event)
-                if event.type in (EventType.COMPLETED, EventType.FAILED):
+                if event.type in (WorkerEventType.COMPLETED, WorkerEventType.FAILED):
                     return seen
 
 
@@ -78,7 +78,7 @@ async def test_memory_broker_runs_example_tasks_with_children_values(
 
     seen = await final_event(sink, "root")
 
-    assert [e.type for e in seen] == [EventType.ACTIVE, EventType.COMPLETED]
+    assert [e.type for e in seen] == [WorkerEventType.ACTIVE, WorkerEventType.COMPLETED]
     assert seen[-1].result == 10
     assert seen[-1].worker_id == broker.runtime.worker_id
 
@@ -93,10 +93,10 @@ async def test_memory_broker_fail_task_fails_then_succeeds_by_attempt(
     await broker.kick(broker_message("j", "fail", data, FlowLabel("f", 2, QUEUE)))
     second = (await final_event(sink, "j"))[-1]
 
-    assert first.type is EventType.FAILED
+    assert first.type is WorkerEventType.FAILED
     assert first.error is not None
     assert (first.error.type, first.error.message) == ("DemoFailure", "flaky")
-    assert (second.type, second.attempt, second.result) == (EventType.COMPLETED, 2, "ok")
+    assert (second.type, second.attempt, second.result) == (WorkerEventType.COMPLETED, 2, "ok")
 
 
 async def test_memory_broker_fails_an_unknown_task_for_good(
@@ -107,7 +107,7 @@ async def test_memory_broker_fails_an_unknown_task_for_good(
 
     [event] = await final_event(sink, "j")
 
-    assert event.type is EventType.FAILED
+    assert event.type is WorkerEventType.FAILED
     assert event.error is not None
     assert event.error.type == "UnknownTask"
     assert "no_such_task" in event.error.message
@@ -121,7 +121,7 @@ async def test_memory_broker_cancels_a_running_job(
     broker, sink = memory
     await broker.kick(broker_message("j", "sleep", {"seconds": 60}, FlowLabel("f", 1, QUEUE)))
     first = await sink.queue.get()
-    assert first.type is EventType.ACTIVE
+    assert first.type is WorkerEventType.ACTIVE
     assert broker.runtime.stop("j", StopReason.CANCELLED)
 
     seen = await final_event(sink, "j")
@@ -150,7 +150,7 @@ async def test_http_task_returns_status_and_json_body(
 
     assert seen[-1].result == {"status": 201, "body": {"ok": True}}
     assert received == [{"n": 1}]
-    assert any(e.type is EventType.LOG and "201" in e.message for e in seen)
+    assert any(e.type is WorkerEventType.LOG and "201" in e.message for e in seen)
 
 
 async def test_stream_broker_runs_in_process_and_stops_on_finish_event(
@@ -167,7 +167,7 @@ async def test_stream_broker_runs_in_process_and_stops_on_finish_event(
     try:
         await send(client, "j1", "sum", {"add": 5}, label=FlowLabel("f", 1, QUEUE, {"c": 1}))
         final = await events.wait_final("j1")
-        assert (final.type, final.result) == (EventType.COMPLETED, 6)
+        assert (final.type, final.result) == (WorkerEventType.COMPLETED, 6)
         [registered] = (await client.hgetall(WORKERS_KEY)).values()
         assert broker.runtime.worker_id in registered.decode()
         await asyncio.sleep(0.5)  # idle in its blocking read when told to finish

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aredis
 
 from backend.worker.heartbeat import WorkerInfo
-from backend.worker.protocol import CANCEL_CHANNEL, WORKERS_KEY, EventType, stream_name
+from backend.worker.protocol import CANCEL_CHANNEL, WORKERS_KEY, WorkerEventType, stream_name
 from tests.backend.worker.workerkit import (
     QUEUE,
     WAIT,
@@ -83,14 +83,14 @@ async def test_job_of_a_killed_worker_runs_again_on_another(
 ) -> None:
     first = await start_worker()
     await send(client, "survivor", "t_sleep", {"seconds": 2, "value": "done"})
-    active = await events.wait_for("survivor", EventType.ACTIVE)
+    active = await events.wait_for("survivor", WorkerEventType.ACTIVE)
     first.signal(signal.SIGKILL)
     first.wait(10)
 
     await start_worker()  # nothing else is sent: the timed reclaim must find it
     final = await events.wait_final("survivor")
 
-    assert final.type is EventType.COMPLETED
+    assert final.type is WorkerEventType.COMPLETED
     assert final.result["value"] == "done"
     assert final.worker_id != active.worker_id
     await wait_until_acked(client, stream_name(QUEUE, "t_sleep"))
@@ -105,7 +105,7 @@ async def test_live_worker_keeps_its_long_and_buffered_jobs(
     await send(client, "queued", "t_sleep", {"seconds": 0.1})
     await start_worker(args=("--max-async-tasks", "1"))
     [first] = await registrations(client)
-    await events.wait_for("long", EventType.ACTIVE)
+    await events.wait_for("long", WorkerEventType.ACTIVE)
     await start_worker()  # idle, reclaiming every 0.75 s: must find nothing to take
 
     long_final = await events.wait_final("long")
@@ -114,10 +114,10 @@ async def test_live_worker_keeps_its_long_and_buffered_jobs(
     owner = long_final.worker_id
     assert owner == first.id
     for job in ("long", "queued"):
-        actives = [e for e in events.of(job) if e.type is EventType.ACTIVE]
+        actives = [e for e in events.of(job) if e.type is WorkerEventType.ACTIVE]
         assert [e.worker_id for e in actives] == [owner], job
     assert queued_final.worker_id == owner
-    assert queued_final.type is EventType.COMPLETED
+    assert queued_final.type is WorkerEventType.COMPLETED
 
 
 async def test_running_job_is_cancelled_on_request(
@@ -125,13 +125,13 @@ async def test_running_job_is_cancelled_on_request(
 ) -> None:
     await start_worker()
     await send(client, "doomed", "t_sleep", {"seconds": 60})
-    await events.wait_for("doomed", EventType.ACTIVE)
+    await events.wait_for("doomed", WorkerEventType.ACTIVE)
     await client.publish(CANCEL_CHANNEL, "someone-else")
     await client.publish(CANCEL_CHANNEL, "doomed")
 
     final = await events.wait_final("doomed")
 
-    assert final.type is EventType.FAILED
+    assert final.type is WorkerEventType.FAILED
     assert final.error is not None
     assert final.error.type == "Cancelled"
     assert not final.retryable
@@ -147,8 +147,8 @@ async def test_sigterm_hands_back_a_job_that_outlasts_the_shutdown_timeout(
     first = await start_worker()
     await send(client, "long", "t_sleep", {"seconds": 30, "value": 7})
     await send(client, "short", "t_sleep", {"seconds": 0.5, "value": 8})
-    await events.wait_for("long", EventType.ACTIVE)
-    await events.wait_for("short", EventType.ACTIVE)
+    await events.wait_for("long", WorkerEventType.ACTIVE)
+    await events.wait_for("short", WorkerEventType.ACTIVE)
 
     first.signal(signal.SIGTERM)
     assert first.wait(EXIT_BOUND) == 0, first.output()
@@ -156,7 +156,7 @@ async def test_sigterm_hands_back_a_job_that_outlasts_the_shutdown_timeout(
     # the short job finished during the grace period; the long one was handed
     # back: no final event, message still pending for another worker
     assert (await events.wait_final("short")).result["value"] == 8
-    assert [e.type for e in events.of("long")] == [EventType.ACTIVE, EventType.LOG]
+    assert [e.type for e in events.of("long")] == [WorkerEventType.ACTIVE, WorkerEventType.LOG]
     pending = await client.xpending(stream_name(QUEUE, "t_sleep"), "flowdesk")
     assert pending["pending"] == 1
     registered = await client.hgetall(WORKERS_KEY)

@@ -15,9 +15,9 @@ from backend.worker.middleware import encode_result
 from backend.worker.protocol import (
     WORKERS_KEY,
     ErrorInfo,
-    EventType,
     FlowLabel,
     WorkerEvent,
+    WorkerEventType,
     build_message,
     stream_name,
 )
@@ -68,13 +68,22 @@ def test_flow_label_rejects_malformed_text(raw: str) -> None:
 
 
 EVENTS = [
-    (WorkerEvent(EventType.ACTIVE, "j", 1, "w", 10), {}),
-    (WorkerEvent(EventType.PROGRESS, "j", 1, "w", 11, progress={"p": 5}), {"progress": {"p": 5}}),
-    (WorkerEvent(EventType.LOG, "j", 2, "w", 12, message="hi"), {"message": "hi"}),
-    (WorkerEvent(EventType.COMPLETED, "j", 1, "w", 13, result=None), {"result": None}),
+    (WorkerEvent(WorkerEventType.ACTIVE, "j", 1, "w", 10), {}),
+    (
+        WorkerEvent(WorkerEventType.PROGRESS, "j", 1, "w", 11, progress={"p": 5}),
+        {"progress": {"p": 5}},
+    ),
+    (WorkerEvent(WorkerEventType.LOG, "j", 2, "w", 12, message="hi"), {"message": "hi"}),
+    (WorkerEvent(WorkerEventType.COMPLETED, "j", 1, "w", 13, result=None), {"result": None}),
     (
         WorkerEvent(
-            EventType.FAILED, "j", 1, "w", 14, error=ErrorInfo("E", "m", "tb"), retryable=False
+            WorkerEventType.FAILED,
+            "j",
+            1,
+            "w",
+            14,
+            error=ErrorInfo("E", "m", "tb"),
+            retryable=False,
         ),
         {"error": {"type": "E", "message": "m", "traceback": "tb"}, "retryable": False},
     ),

@@ -28,9 +28,9 @@ from backend.worker.protocol import (
     CONSUMER_GROUP,
     EVENTS_STREAM,
     WORKERS_KEY,
-    EventType,
     FlowLabel,
     WorkerEvent,
+    WorkerEventType,
     build_message,
     stream_name,
 )
@@ -155,7 +155,9 @@ class Events:
     def of(self, job_id: str) -> list[WorkerEvent]:
         return [event for event in self.seen if event.job_id == job_id]
 
-    async def wait_for(self, job_id: str, kind: EventType, within: float = WAIT) -> WorkerEvent:
+    async def wait_for(
+        self, job_id: str, kind: WorkerEventType, within: float = WAIT
+    ) -> WorkerEvent:
         deadline = time.monotonic() + within
         while True:
             for event in self.of(job_id):
@@ -169,7 +171,7 @@ class Events:
         deadline = time.monotonic() + within
         while True:
             for event in self.of(job_id):
-                if event.type in (EventType.COMPLETED, EventType.FAILED):
+                if event.type in (WorkerEventType.COMPLETED, WorkerEventType.FAILED):
                     return event
             if time.monotonic() > deadline:
                 pytest.fail(f"no final event for {job_id}; saw {self.of(job_id)}")
