@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from backend.api.app import ExtraCtx, create_app
+from backend.api.routes.bulk import routes as bulk_routes
 from backend.api.routes.execution import execution_ctx
 from backend.api.routes.execution import routes as execution_routes
 from backend.settings import Settings
@@ -33,6 +34,6 @@ def create_server_app(
         settings,
         store,
         extra_ctx=[execution_ctx(settings), *extra_ctx],
-        extra_routes=[execution_routes],
+        extra_routes=[execution_routes, bulk_routes],
         close_store=close_store,
     )
