@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    Strict,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -528,7 +529,9 @@ MetaFilter = Annotated[
     dict[MetaKey, Annotated[str, Field(max_length=MAX_META_VALUE_LENGTH)]],
     Field(max_length=MAX_META_KEYS),
 ]
-StatusList = Annotated[list[FlowStatus], Field(min_length=1, max_length=len(FlowStatus))]
+# JSON has no enums: a status is its string, in a strict body too
+LaxStatus = Annotated[FlowStatus, Strict(False)]
+StatusList = Annotated[list[LaxStatus], Field(min_length=1, max_length=len(FlowStatus))]
 FLOW_QUERY_HELP = (
     "Besides these, `meta.KEY=VALUE` (repeatable, one per key) keeps the flows whose "
     "metadata holds KEY with exactly VALUE (numbers as JSON writes them, booleans as "
@@ -672,7 +675,7 @@ class BulkRequest(WireModel):
 
     model_config = ConfigDict(json_schema_extra=_ids_or_filter)
 
-    action: BulkAction
+    action: Annotated[BulkAction, Strict(False)]
     ids: Annotated[list[BulkId], Field(min_length=1)] | None = Field(
         default=None, description="the flows' ids (give either this or `filter`)"
     )
