@@ -16,10 +16,11 @@ from backend.clock import now_ms
 from backend.store.db import Database
 from backend.store.finder import FinderQueries
 from backend.store.flows import FlowQueries
+from backend.store.retention import RetentionQueries
 from backend.store.users import UserQueries
 
 
-class Store(UserQueries, FlowQueries, FinderQueries):
+class Store(UserQueries, FlowQueries, FinderQueries, RetentionQueries):
     """Users, tokens, flows and jobs in SQLite. Build with :meth:`open`."""
 
     def __init__(self, db: Database, *, clock: Callable[[], int] = now_ms) -> None:

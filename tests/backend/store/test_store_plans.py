@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from backend.domain.models import FlowStatus, JobState, User
-from backend.domain.search import FlowFilter, FlowSort, JobFilter, Position
+from backend.domain.search import FlowFilter, FlowSort, JobFilter, Position, RetentionRule
 from backend.domain.tree import JobSpec
 from backend.store.search import flows_query, jobs_query
 from backend.store.store import Store
@@ -114,6 +114,10 @@ async def exercise_every_query(
             "UPDATE flow_jobs SET status = ? WHERE job_id = ?",
             (JobState.COMPLETED.value, jobs[1].job_id),
         )
+    finished = (FlowStatus.COMPLETED, FlowStatus.FAILED, FlowStatus.CANCELLED)
+    await store.retention_cutoff(RetentionRule(finished, max_age_ms=5, max_count=1), 10**13)
+    await store.expired_flows(finished, 10**13, -1)
+    await store.prune_flows(finished, 10**13, 10)
     await store.delete_flow(alice.id, "flow-2")
     await store.delete_flows(alice.id, ["flow-1", "nope"])
 
