@@ -212,11 +212,14 @@ MAX_META_KEYS = 32
 MAX_META_VALUE_LENGTH = 256
 META_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MetaKey = Annotated[str, Field(pattern=META_KEY_PATTERN)]
+# pydantic writes the key pattern as patternProperties; keys outside it are not valid either
+_ONLY_META_KEYS: dict[str, Any] = {"additionalProperties": False}
 MetaValue = Annotated[str, Field(max_length=MAX_META_VALUE_LENGTH)] | bool | int | float
 Metadata = Annotated[
     dict[MetaKey, MetaValue],
     Field(
         max_length=MAX_META_KEYS,
+        json_schema_extra=_ONLY_META_KEYS,
         description=(
             f"at most {MAX_META_KEYS} keys (letters, digits, `_.:-`, 1-64 characters) with "
             f"string (at most {MAX_META_VALUE_LENGTH} characters), number or boolean values; "
@@ -520,14 +523,14 @@ BodyTime = Annotated[
         {
             "anyOf": [
                 {"type": "string", "format": "date-time"},
-                {"type": "integer", "minimum": 0, "maximum": MAX_EPOCH_MS},
+                {"type": "integer", "minimum": -MAX_EPOCH_MS, "maximum": MAX_EPOCH_MS},
             ]
         }
     ),
 ]
 MetaFilter = Annotated[
     dict[MetaKey, Annotated[str, Field(max_length=MAX_META_VALUE_LENGTH)]],
-    Field(max_length=MAX_META_KEYS),
+    Field(max_length=MAX_META_KEYS, json_schema_extra=_ONLY_META_KEYS),
 ]
 # JSON has no enums: a status is its string, in a strict body too
 LaxStatus = Annotated[FlowStatus, Strict(False)]
@@ -667,6 +670,15 @@ def _ids_or_filter(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [{"required": ["ids"]}, {"required": ["filter"]}]
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    # absent, never null: the document says so while validation, which must accept
+    # the default None, keeps error paths free of union tags (a SkipJsonSchema union)
+    forms = [form for form in schema.pop("anyOf", []) if form.get("type") != "null"]
+    if len(forms) == 1:
+        schema.update(forms[0])
+    schema.pop("default", None)
+
+
 BulkId = Annotated[str, Field(min_length=1, max_length=_MAX_QUERY_TEXT)]
 
 
@@ -677,10 +689,14 @@ class BulkRequest(WireModel):
 
     action: Annotated[BulkAction, Strict(False)]
     ids: Annotated[list[BulkId], Field(min_length=1)] | None = Field(
-        default=None, description="the flows' ids (give either this or `filter`)"
+        default=None,
+        description="the flows' ids (give either this or `filter`)",
+        json_schema_extra=_not_null,
     )
     filter: FlowFilterBody | None = Field(
-        default=None, description="every flow that matches (give either this or `ids`)"
+        default=None,
+        description="every flow that matches (give either this or `ids`); null or {} "
+        "matches every flow",
     )
     dry_run: bool = Field(
         default=False, description="only count the flows and name the first ones; act on none"
@@ -688,9 +704,15 @@ class BulkRequest(WireModel):
 
     @model_validator(mode="after")
     def _one_selection(self) -> BulkRequest:
-        if (self.ids is None) == (self.filter is None):
+        if (self.ids is None) == ("filter" not in self.model_fields_set):
             raise ValueError("give either ids or filter, not both and not neither")
         return self
+
+    def selected_filter(self) -> FlowFilter | None:
+        """The flows a filter selects (None: the request names ids)."""
+        if self.ids is not None:
+            return None
+        return (self.filter or FlowFilterBody()).to_filter()
 
 
 class BulkOutcome(OutModel):

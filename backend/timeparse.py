@@ -57,6 +57,9 @@ def parse_time(value: object) -> object:
         if _DIGITS.fullmatch(value):
             return int(value)
         return _rfc3339_ms(value)
-    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_EPOCH_MS:
-        raise ValueError(f"must be between 0 and {MAX_EPOCH_MS} epoch milliseconds")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema's integer: a number without a fraction
+    # before 1970 is negative: a date-time string may name one, so a number may too
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EPOCH_MS:
+        raise ValueError(f"must be between -{MAX_EPOCH_MS} and {MAX_EPOCH_MS} epoch milliseconds")
     return value

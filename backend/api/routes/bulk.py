@@ -89,6 +89,7 @@ async def bulk(request: web.Request) -> web.Response:
     user = current_user(request)
     body = validate_body(BulkRequest, await read_json(request, settings))
     cap = settings.bulk_max_flows
+    selection = body.selected_filter()
     if body.ids is not None:
         flow_ids = list(dict.fromkeys(body.ids))
         if len(flow_ids) > cap:
@@ -96,9 +97,9 @@ async def bulk(request: web.Request) -> web.Response:
         if body.dry_run:
             flow_ids = await store.owned_flow_ids(user.id, flow_ids)
     else:
-        assert body.filter is not None
+        assert selection is not None
         limit = -1 if body.dry_run else cap + 1
-        flow_ids = await store.matching_flow_ids(user.id, body.filter.to_filter(), limit)
+        flow_ids = await store.matching_flow_ids(user.id, selection, limit)
         if not body.dry_run and len(flow_ids) > cap:
             raise _too_many("filter", cap)
     if body.dry_run:
