@@ -31,7 +31,10 @@ def query_error(name: str, message: str, code: str = "invalid_query") -> Validat
 
 def _first_error(exc: pydantic.ValidationError) -> ValidationError:
     errors = []
-    for err in exc.errors(include_url=False):
+    found = exc.errors(include_url=False)
+    # an optional parameter's "or absent" branch says nothing useful when the value is wrong
+    useful = [err for err in found if err["type"] != "none_required"] or found
+    for err in useful:
         name = str(err["loc"][0]) if err["loc"] else "query"
         message = f"{name}: {err['msg'].removeprefix('Value error, ')}"
         if err["type"] == "int_parsing":
