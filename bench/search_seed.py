@@ -98,11 +98,23 @@ def seed(db: Path, user_id: str, flows: int = FLOWS, now: int | None = None) -> 
              JOBS_PER_FLOW, JOBS_PER_FLOW),
         )  # fmt: skip
         conn.execute(
-            _SERIES + "INSERT INTO flow_terms (user_id, kind, key, value, flow_seq) "
-            "SELECT ?, 'meta', 'customer', 'c' || (i % 100), i + 1 FROM n "
-            "UNION ALL SELECT ?, 'meta', 'tier', CAST(i % 3 AS TEXT), i + 1 FROM n "
-            "UNION ALL SELECT ?, 'task', t.value, '', i + 1 FROM n, json_each(?) t",
-            (flows, user_id, user_id, user_id, _json(("report", *TASKS))),
+            _SERIES + "INSERT INTO flow_terms (user_id, kind, key, value, created_at, flow_seq) "
+            "SELECT ?, 'meta', 'customer', 'c' || (i % 100), ? + i * ?, i + 1 FROM n "
+            "UNION ALL SELECT ?, 'meta', 'tier', CAST(i % 3 AS TEXT), ? + i * ?, i + 1 FROM n "
+            "UNION ALL SELECT ?, 'task', t.value, '', ? + i * ?, i + 1 FROM n, json_each(?) t",
+            (
+                flows,
+                user_id,
+                base,
+                step,
+                user_id,
+                base,
+                step,
+                user_id,
+                base,
+                step,
+                _json(("report", *TASKS)),
+            ),
         )
         conn.execute("COMMIT")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -44,20 +44,18 @@ class FinderQueries:
         user_id: str,
         *,
         limit: int,
-        cursor: int | None = None,
+        cursor: Position | None = None,
         status: FlowStatus | None = None,
         search: str | None = None,
-    ) -> tuple[list[Flow], int | None]:
-        """A page of the user's flows, newest first, and the cursor of the next
-        page (None on the last page): :meth:`search_flows` by status and name.
+    ) -> tuple[list[Flow], Position | None]:
+        """A page of the user's flows, newest first, and where the next page
+        starts (None on the last page): :meth:`search_flows` by status and name.
 
         ``search`` matches a case-insensitive (ASCII) substring of the name;
         ``%``, ``_`` and ``\\`` in it are literal.
         """
         flt = FlowFilter(search=search, statuses=() if status is None else (FlowStatus(status),))
-        after = None if cursor is None else Position(None, cursor)
-        flows, position = await self.search_flows(user_id, flt, limit=limit, after=after)
-        return flows, None if position is None else position.seq
+        return await self.search_flows(user_id, flt, limit=limit, after=cursor)
 
     async def matching_flow_ids(self, user_id: str, flt: FlowFilter, limit: int) -> list[str]:
         """The ids of the first ``limit`` of the user's flows matching ``flt``."""

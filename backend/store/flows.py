@@ -160,9 +160,9 @@ class FlowQueries:
             ) as inserted:  # fmt: skip
                 seq = inserted.lastrowid
             await conn.executemany(
-                "INSERT INTO flow_terms (user_id, kind, key, value, flow_seq) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(user_id, kind, key, value, seq) for kind, key, value in terms],
+                "INSERT INTO flow_terms (user_id, kind, key, value, created_at, flow_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(user_id, kind, key, value, flow.created_at, seq) for kind, key, value in terms],
             )
             try:
                 await conn.executemany(INSERT_JOB, rows)

@@ -9,8 +9,13 @@ stored (``tests/backend/store/test_store_plans.py`` checks each plan, and
 - else, in creation order, a metadata pair or task name walks its own range
   of ``flow_terms`` newest first (the most selective thing a query names,
   as an operator uses them); further terms are one primary-key probe each;
-- else the flows' own indexes: by user and status (one status), by user
-  (several statuses, or none), by finish time or duration.
+- else the flows' own indexes: by user, status and creation (one status),
+  by user and creation (several statuses, or none), by finish time or
+  duration.
+
+Creation order is (created_at, seq), newest first, so ``createdAfter`` and
+``createdBefore`` are ranges of the leading index rather than filters over
+every newer flow.
 
 The pages are keyset pages: the next page starts strictly after the last
 row's (key, seq), so rows inserted meanwhile never shift a page not yet read.
@@ -24,6 +29,11 @@ from dataclasses import dataclass, field
 from backend.domain.search import FlowFilter, FlowSort, JobFilter, Position
 
 _DURATION = "(f.finished_at - f.created_at)"
+_SORT_KEY = {
+    FlowSort.CREATED: "f.created_at",
+    FlowSort.FINISHED: "f.finished_at",
+    FlowSort.DURATION: _DURATION,
+}
 # The index that yields a sort's order; a status index with a sort would be a
 # sort of every matching flow per page.
 _INDEX = {
@@ -66,21 +76,24 @@ def _terms(flt: FlowFilter) -> list[tuple[str, str, str]]:
     return terms
 
 
-def _row_filters(sql: _Sql, flt: FlowFilter) -> None:
-    """Conditions checked on each flow row the leading index yields."""
+def _row_filters(sql: _Sql, flt: FlowFilter, created: str) -> None:
+    """Conditions on each flow the leading index yields (``created``: the column
+    the creation-time bounds apply to, the leading one's in creation order)."""
     if flt.job_id is not None:
         sql.add("f.id = (SELECT flow_id FROM flow_jobs WHERE job_id = ?)", flt.job_id)
     if len(flt.statuses) == 1:
         sql.add("f.status = ?", flt.statuses[0].value)
     elif flt.statuses:
+        # unary plus: several statuses are a filter on the ordered walk, not
+        # several index ranges whose union would then need sorting
         marks = ", ".join("?" for _ in flt.statuses)
-        sql.add(f"f.status IN ({marks})", *(s.value for s in flt.statuses))
+        sql.add(f"+f.status IN ({marks})", *(s.value for s in flt.statuses))
     if flt.search:
         sql.add("f.name LIKE ? ESCAPE '\\'", like_pattern(flt.search))
     if flt.created_after is not None:
-        sql.add("f.created_at >= ?", flt.created_after)
+        sql.add(f"{created} >= ?", flt.created_after)
     if flt.created_before is not None:
-        sql.add("f.created_at < ?", flt.created_before)
+        sql.add(f"{created} < ?", flt.created_before)
     if flt.only_finished:
         sql.add("f.finished_at IS NOT NULL")
     # In creation order a finish range is checked per row (unary plus: not an
@@ -111,43 +124,34 @@ def flows_query(
     expression of each row's sort key (selected as ``sort_key``)."""
     sql = _Sql()
     terms = _terms(flt)
-    if flt.sort is FlowSort.CREATED and flt.job_id is None and terms:
-        kind, key, value = terms.pop(0)
+    key, seq = _SORT_KEY[flt.sort], "f.seq"
+    if flt.job_id is None and flt.sort is FlowSort.CREATED and terms:
+        kind, term_key, value = terms.pop(0)
         source = "flow_terms t CROSS JOIN flows f ON f.seq = t.flow_seq"
         sql.add("t.user_id = ? AND t.kind = ? AND t.key = ? AND t.value = ?",
-                user_id, kind, key, value)  # fmt: skip
-        seq = "t.flow_seq"
+                user_id, kind, term_key, value)  # fmt: skip
+        key, seq = "t.created_at", "t.flow_seq"
     else:
-        source = f"flows f {_INDEX[flt.sort]}".rstrip() if flt.job_id is None else "flows f"
+        index = _INDEX[flt.sort] if flt.job_id is None else ""
+        source = f"flows f {index}".rstrip()
         sql.add("f.user_id = ?", user_id)
-        seq = "f.seq"
-    for kind, key, value in terms:
-        sql.add(_TERM_EXISTS, kind, key, value)
-    _row_filters(sql, flt)
-    sort_key = {
-        FlowSort.CREATED: "NULL",
-        FlowSort.FINISHED: "f.finished_at",
-        FlowSort.DURATION: _DURATION,
-    }[flt.sort]
-    if flt.sort is FlowSort.CREATED:
-        _after(sql, "", seq, None if position is None else Position(None, position.seq))
-        order = f"{seq} DESC"
-    else:
-        _after(sql, sort_key, "f.seq", position)
-        order = f"{sort_key} DESC, f.seq DESC"
-    if flt.job_id is not None:
-        order = "f.seq DESC"  # at most one row: nothing to sort
+    for kind, term_key, value in terms:
+        sql.add(_TERM_EXISTS, kind, term_key, value)
+    _row_filters(sql, flt, key if flt.sort is FlowSort.CREATED else "f.created_at")
+    _after(sql, key, seq, position)
+    # a jobId names at most one flow: nothing to order
+    order = "f.seq DESC" if flt.job_id is not None else f"{key} DESC, {seq} DESC"
     text = (
-        f"SELECT f.*, {sort_key} AS sort_key FROM {source} "  # noqa: S608 - fixed clauses only
+        f"SELECT f.*, {key} AS sort_key FROM {source} "  # noqa: S608 - fixed clauses only
         f"WHERE {sql.condition} ORDER BY {order} LIMIT ?"
     )
-    return text, [*sql.params, limit], sort_key
+    return text, [*sql.params, limit], key
 
 
 def flow_ids_query(user_id: str, flt: FlowFilter, limit: int) -> tuple[str, list[object]]:
     """The ids of the first ``limit`` flows matching ``flt`` (for bulk actions)."""
     text, params, _ = flows_query(user_id, flt, None, limit)
-    return text.replace(", NULL AS sort_key", "", 1), params
+    return text, params
 
 
 def _job_filters(sql: _Sql, flt: JobFilter) -> None:

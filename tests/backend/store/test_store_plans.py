@@ -103,7 +103,9 @@ async def exercise_every_query(
     for status in (None, FlowStatus.ACTIVE):
         for search in (None, "ro%t"):
             await store.list_flows(alice.id, limit=1, status=status, search=search)
-            await store.list_flows(alice.id, limit=1, cursor=10**9, status=status, search=search)
+            await store.list_flows(
+                alice.id, limit=1, cursor=Position(10**12, 10**9), status=status, search=search
+            )
     await exercise_searches(store, alice)
     await store.list_jobs(alice.id, "flow-1")
     await store.get_job(alice.id, jobs[1].job_id)
@@ -153,13 +155,15 @@ async def test_list_flows_and_list_jobs_search_their_indexes(
     await store.db.set_trace_callback(lambda _sql: None)
 
     listing = [
-        s for s in statements if s.startswith("SELECT f.*, NULL AS sort_key FROM flows f WHERE")
+        s
+        for s in statements
+        if s.startswith("SELECT f.*, f.created_at AS sort_key FROM flows f WHERE")
     ]
     listing = [s for s in listing if "job_id" not in s and "EXISTS" not in s]
     assert len(listing) >= 8
     for query in listing:
         lines = plan(store.db.path, query)
-        expected = "flows_user_status_seq" if "f.status = " in query else "flows_user_seq"
+        expected = "flows_user_status_created" if "f.status = " in query else "flows_user_created"
         assert lines[0].startswith(f"SEARCH f USING INDEX {expected} (user_id=?"), lines
         assert not any("TEMP B-TREE" in line for line in lines), lines
 
@@ -173,15 +177,19 @@ async def test_list_flows_and_list_jobs_search_their_indexes(
 LEADS = [
     (FlowFilter(meta=(("customer", "acme"),), statuses=(FlowStatus.FAILED,)),
      "SEARCH t USING PRIMARY KEY (user_id=? AND kind=? AND key=? AND value=?"),
+    (FlowFilter(meta=(("customer", "acme"),), created_before=5),
+     "SEARCH t USING PRIMARY KEY (user_id=? AND kind=? AND key=? AND value=? AND created_at<?"),
     (FlowFilter(task="echo", meta=(("customer", "acme"),)),
      "SEARCH t USING PRIMARY KEY (user_id=? AND kind=? AND key=? AND value=?"),
     (FlowFilter(job_id="j", statuses=(FlowStatus.FAILED,)),
      "SEARCH f USING INDEX sqlite_autoindex_flows_1 (id=?)"),
     (FlowFilter(statuses=(FlowStatus.FAILED,)),
-     "SEARCH f USING INDEX flows_user_status_seq (user_id=? AND status=?"),
+     "SEARCH f USING INDEX flows_user_status_created (user_id=? AND status=?"),
     (FlowFilter(statuses=(FlowStatus.FAILED, FlowStatus.CANCELLED), created_after=5),
-     "SEARCH f USING INDEX flows_user_seq (user_id=?"),
-    (FlowFilter(finished_after=5), "SEARCH f USING INDEX flows_user_seq (user_id=?"),
+     "SEARCH f USING INDEX flows_user_created (user_id=? AND created_at>?"),
+    (FlowFilter(created_before=5),
+     "SEARCH f USING INDEX flows_user_created (user_id=? AND created_at<?"),
+    (FlowFilter(finished_after=5), "SEARCH f USING INDEX flows_user_created (user_id=?"),
     (FlowFilter(sort=FlowSort.FINISHED, finished_after=5),
      "SEARCH f USING INDEX flows_user_finished (user_id=? AND finished_at>?"),
     (FlowFilter(sort=FlowSort.DURATION, statuses=(FlowStatus.FAILED,)),
