@@ -108,7 +108,7 @@ class Settings:
     log_level: str = "INFO"
     behind_tls_proxy: bool = False
     bulk_max_flows: int = 10_000
-    bulk_chunk: int = 100
+    bulk_chunk: int = 20
     retention: str = "auto"
     retention_completed_days: float = 7.0
     retention_completed_count: int = 0

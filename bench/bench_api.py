@@ -11,7 +11,7 @@ every ``GET /flows`` filter and ``GET /jobs`` with 100,000 flows and 1,000,000
 jobs stored against an empty database, a bulk retry of 1,000 flows and
 pruning 100,000 flows, with the worst ``POST /flows`` latency meanwhile.
 
-Run from the repository root: ``PYTHONPATH=. python bench/bench_api.py [api|search]``
+Run from the repository root: ``PYTHONPATH=. python bench/bench_api.py [api|search|prune]``
 (about a minute for ``api``, a few more for ``search``).
 """
 
@@ -234,3 +234,5 @@ if __name__ == "__main__":
         asyncio.run(main())
     if part in {"all", "search"}:
         asyncio.run(bench_search.main())
+    if part == "prune":  # the pruning part of search alone
+        asyncio.run(bench_search.main(only_pruning=True))

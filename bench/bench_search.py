@@ -23,6 +23,7 @@ Run from the repository root: ``PYTHONPATH=. python bench/bench_api.py search``
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import tempfile
@@ -193,7 +194,9 @@ async def pruning(db: Path, token: str) -> None:
         stop.set()
         during = await posts
     line = next(x for x in log.read_text().splitlines() if "event=retention_pruned" in x)
-    deleted = int(line.rsplit("flows=", 1)[1].split()[0])
+    found = re.search(r"flows=([0-9]+)", line)
+    assert found is not None, line
+    deleted = int(found.group(1))
     print(f"\npruning {deleted:,} finished flows (and their jobs): the pass ended "
           f"{took:.1f} s after the server started")  # fmt: skip
     print(
@@ -203,12 +206,14 @@ async def pruning(db: Path, token: str) -> None:
     print(f"  file (with its WAL): {before / 1e6:,.0f} MB before, {size(db) / 1e6:,.0f} MB after")
 
 
-async def main() -> None:
+async def main(*, only_pruning: bool = False) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         tokens = {}
         now = int(time.time() * 1000)
-        for name, flows in (("empty", 0), ("small", SMALL), ("full", FLOWS)):
+        wanted = (("full", FLOWS),) if only_pruning else (("empty", 0), ("small", SMALL),
+                                                            ("full", FLOWS))  # fmt: skip
+        for name, flows in wanted:
             store = await Store.open(work / f"{name}.db")
             user, tokens[name] = await store.create_user("bench")
             await store.close()
@@ -216,6 +221,9 @@ async def main() -> None:
                 took = seed(work / f"{name}.db", user.id, flows, now=now)
                 print(f"setup: {flows:,} flows, {flows * JOBS_PER_FLOW:,} jobs seeded in "
                       f"{took:.1f} s ({size(work / f'{name}.db') / 1e6:,.0f} MB)")  # fmt: skip
+        if only_pruning:
+            await pruning(work / "full.db", tokens["full"])
+            return
         off = ("--retention", "off")
         async with (
             serving(work / "empty.db", tokens["empty"], *off) as empty,

@@ -87,6 +87,12 @@ async def _close_when_open(opening: asyncio.Future[aiosqlite.Connection]) -> Non
 AUTO_VACUUM_INCREMENTAL = 2  # PRAGMA auto_vacuum's answer
 
 
+async def _pragma(conn: aiosqlite.Connection, name: str) -> int:
+    async with conn.execute(f"PRAGMA {name}") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 async def _configured(path: Path, durability: str = "full") -> aiosqlite.Connection:
     """A connection to ``path`` with Flowdesk's pragmas; closed again if setting them fails."""
     # isolation_level=None: the sqlite3 module opens no implicit transactions;
@@ -273,20 +279,26 @@ class Database:
         for listener in list(self.commit_listeners):
             listener()
 
-    async def reclaim_space(self) -> bool:
-        """Give the pages deletions freed back to the file system: an incremental
-        vacuum, then a checkpoint that truncates the WAL into the smaller file.
+    async def reclaim_space(self, *, pages_per_step: int = 1024) -> bool:
+        """Give the pages deletions freed back to the file system: incremental
+        vacuum steps of ``pages_per_step`` pages (4 MiB by default), each a
+        short hold of the write lock so other writers go in between, then a
+        checkpoint that truncates the WAL into the smaller file.
 
         False (nothing done) for a file made before Flowdesk set
         ``auto_vacuum = INCREMENTAL`` on new files; :meth:`vacuum` converts one.
         """
         async with self._write_lock:
-            async with self.conn.execute("PRAGMA auto_vacuum") as cursor:
-                row = await cursor.fetchone()
-            if row is None or row[0] != AUTO_VACUUM_INCREMENTAL:
+            if await _pragma(self.conn, "auto_vacuum") != AUTO_VACUUM_INCREMENTAL:
                 return False
-            # executescript steps the pragma to the end (execute frees one page per step)
-            await self.conn.executescript("PRAGMA incremental_vacuum;")
+            free = await _pragma(self.conn, "freelist_count")
+        # bounded: pages other writers free meanwhile wait for the next call
+        for _ in range(-(-free // pages_per_step)):
+            async with self._write_lock:
+                # executescript steps the pragma to the end (execute frees one page per step)
+                await self.conn.executescript(f"PRAGMA incremental_vacuum({pages_per_step:d});")
+            await asyncio.sleep(0)
+        async with self._write_lock:
             await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return True
 
