@@ -115,7 +115,7 @@ class Settings:
     retention_failed_days: float = 30.0
     retention_failed_count: int = 0
     retention_interval: float = 300.0
-    retention_batch: int = 100
+    retention_batch: int = 25
 
     @property
     def retention_rules(self) -> tuple[RetentionRule, ...]:

@@ -279,9 +279,9 @@ class Database:
         for listener in list(self.commit_listeners):
             listener()
 
-    async def reclaim_space(self, *, pages_per_step: int = 1024) -> bool:
+    async def reclaim_space(self, *, pages_per_step: int = 256) -> bool:
         """Give the pages deletions freed back to the file system: incremental
-        vacuum steps of ``pages_per_step`` pages (4 MiB by default), each a
+        vacuum steps of ``pages_per_step`` pages (1 MiB by default), each a
         short hold of the write lock so other writers go in between, then a
         checkpoint that truncates the WAL into the smaller file.
 
