@@ -111,7 +111,12 @@ async def test_cancel_and_delete_give_each_flow_its_single_route_outcome(
         ) as cursor,
     ):
         assert [row[0] for row in await cursor.fetchall()] == [ids[1], ids[0]]
-    await api.ok("POST", f"/flows/{ids[2]}/cancel")
+    by_filter = {"action": "cancel", "filter": {"meta": {"k": "s"}, "status": ["active"]}}
+    dry = await api.ok("POST", "/flows/bulk", {**by_filter, "dryRun": True})
+    assert (dry["matched"], dry["ids"]) == (1, [ids[2]])
+    assert outcomes(await api.ok("POST", "/flows/bulk", by_filter)) == {ids[2]: "ok"}
+    flow = await api.wait_flow(ids[2], done=lambda f: f["counts"]["active"] == 0)
+    assert flow["status"] == "cancelled"
 
 
 async def test_the_cap_and_bad_requests(backend: Backend) -> None:
