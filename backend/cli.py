@@ -6,7 +6,8 @@ help, so ``backend serve --help`` is the configuration reference. ``migrate``
 and ``user`` take the few settings they need (``--db``, ``--config``).
 ``worker`` replaces itself with ``taskiq worker backend.worker:broker
 MODULES`` (settings passed on as environment variables, the shutdown timeout
-as taskiq's flags), and ``backup`` copies the database online.
+as taskiq's flags), ``backup`` copies the database online, and ``prune``
+deletes finished flows past an age (``backend.prune_command``).
 Tokens are printed once, as the last line of output, so scripts can take
 ``| tail -n1``; they are never logged.
 """
@@ -31,6 +32,7 @@ from backend.api.context import SHUTDOWN, package_version
 from backend.api.server import create_server_app
 from backend.errors import ConfigError, FlowdeskError, MigrationError
 from backend.logs import AccessLog, configure_logging
+from backend.prune_command import add_prune_parser, run_prune
 from backend.settings import SPECS, SPECS_BY_NAME, Settings, Spec, describe, load_settings
 from backend.shutdown import EXIT_SHUTDOWN_OVERRUN, WATCHDOG_MARGIN_S, Watchdog
 from backend.store.backup import backup_database
@@ -149,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("path", type=Path, metavar="PATH", help="file to write (mode 0600)")
     backup.add_argument("--overwrite", action="store_true", help="replace PATH if it exists")
     add_setting_flags(backup, ["db", "log_level"])
+
+    add_prune_parser(commands)
+    add_setting_flags(commands.choices["prune"], ["db", "log_level", "retention_batch"])
 
     user = commands.add_parser("user", help="manage users and their API tokens")
     actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -315,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"backed up {settings.db} to {result.path} ({result.size_bytes} bytes, "
                 f"schema version {result.schema_version})"
             )
+        elif args.command == "prune":
+            asyncio.run(_with_store(settings, lambda store: run_prune(args, settings, store)))
         elif args.command == "migrate":
             version = asyncio.run(_with_store(settings, _migrate))
             print(f"database {settings.db} is at schema version {version}")

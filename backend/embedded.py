@@ -78,6 +78,8 @@ async def start_embedded(
         host="127.0.0.1",
         tasks=settings.tasks or tuple(tasks),
         in_memory_broker=not use_redis,
+        # a desktop user's history is theirs to keep unless they ask otherwise
+        retention="off" if settings.retention == "auto" else settings.retention,
     )
     if not use_redis:
         log.warning(

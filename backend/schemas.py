@@ -14,9 +14,10 @@ one spelling of every parameter.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     GetJsonSchemaHandler,
+    Strict,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -37,6 +39,10 @@ from backend.domain.models import Flow, Job, JobLog, StuckInfo
 # Re-exported: the states are part of the wire, and clients import only this module.
 from backend.domain.models import FlowStatus as FlowStatus  # noqa: PLC0414
 from backend.domain.models import JobState as JobState  # noqa: PLC0414
+from backend.domain.search import BulkAction as BulkAction  # noqa: PLC0414
+from backend.domain.search import FlowFilter, JobFilter
+from backend.domain.search import FlowSort as FlowSort  # noqa: PLC0414
+from backend.timeparse import MAX_EPOCH_MS, parse_time
 
 JsonValue = Any
 
@@ -202,8 +208,37 @@ class FlowNode(WireModel):
     children: list[Any] | None = None
 
 
+MAX_META_KEYS = 32
+MAX_META_VALUE_LENGTH = 256
+META_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+MetaKey = Annotated[str, Field(pattern=META_KEY_PATTERN)]
+# pydantic writes the key pattern as patternProperties; keys outside it are not valid either
+_ONLY_META_KEYS: dict[str, Any] = {"additionalProperties": False}
+MetaValue = Annotated[str, Field(max_length=MAX_META_VALUE_LENGTH)] | bool | int | float
+Metadata = Annotated[
+    dict[MetaKey, MetaValue],
+    Field(
+        max_length=MAX_META_KEYS,
+        json_schema_extra=_ONLY_META_KEYS,
+        description=(
+            f"at most {MAX_META_KEYS} keys (letters, digits, `_.:-`, 1-64 characters) with "
+            f"string (at most {MAX_META_VALUE_LENGTH} characters), number or boolean values; "
+            "find flows by them with `GET /flows?meta.KEY=VALUE`"
+        ),
+    ),
+]
+
+
 class CreateFlowRequest(FlowJobData):
     """``POST /flows``: the root job; its ``name`` is also the flow's name."""
+
+    metadata: Metadata | None = None
+
+
+class MetadataField(WireModel):
+    """``POST /flows``'s ``metadata``, validated apart from the tree."""
+
+    metadata: Metadata | None = None
 
 
 def iso(ms: int | None) -> str | None:
@@ -272,6 +307,9 @@ class FlowResponse(OutModel):
     stuck: Stuck | None = Field(
         default=None, description="set when the flow cannot progress without an operator"
     )
+    metadata: dict[str, MetaValue] = Field(
+        default_factory=dict, description="what the flow was created with (`POST /flows`)"
+    )
 
     @classmethod
     def of(cls, flow: Flow) -> FlowResponse:
@@ -287,6 +325,7 @@ class FlowResponse(OutModel):
             counts=counts,
             total=sum(counts.values()),
             stuck=Stuck.of(flow.stuck),
+            metadata=flow.metadata,
         )
 
 
@@ -342,7 +381,7 @@ class FlowTreeNode(FlowJobResponse):
     nodes: list[FlowTreeNode] = Field(default_factory=list)
 
 
-CURSOR_PATTERN = r"^[0-9a-f]{1,15}$"
+CURSOR_PATTERN = r"^[0-9a-f]{1,15}(-[0-9a-f]{1,15})?$"
 """Every string of this shape is a position in the list (opaque, but checkable)."""
 
 
@@ -442,35 +481,256 @@ class QueryModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def to_query(self) -> dict[str, str]:
-        """The parameters to send: every field that is set, as wire strings."""
-        return {
-            name: str(value)
-            for name, value in self.model_dump(mode="json", exclude_none=True).items()
-        }
+    repeatable: ClassVar[frozenset[str]] = frozenset()
+    """Fields that are lists: the parameter is given once per item."""
+    prefixed: ClassVar[frozenset[str]] = frozenset()
+    """Fields that are string maps, given as ``NAME.KEY=VALUE`` parameters."""
+
+    def to_query(self) -> dict[str, str | list[str]]:
+        """The parameters to send: every field that is set, as wire strings
+        (a list once per item, a map as ``NAME.KEY`` parameters)."""
+        query: dict[str, str | list[str]] = {}
+        dumped = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        for name, value in dumped.items():
+            if name in self.prefixed:
+                query.update({f"{name}.{key}": str(item) for key, item in value.items()})
+            elif name in self.repeatable:
+                query[name] = [str(item) for item in value]
+            else:
+                query[name] = str(value)
+        return query
 
 
 class NoQuery(QueryModel):
     """A route that takes no query parameters (any name is refused)."""
 
 
+_MAX_QUERY_TEXT = 1000
+QueryText = Annotated[str, Field(min_length=1, max_length=_MAX_QUERY_TEXT)]
+_TIME_FORMS = (
+    "an RFC 3339 (ISO 8601) date-time such as `2026-12-01T08:00:00Z`, or epoch milliseconds"
+)
+_EPOCH_MS = {"type": "string", "pattern": "^[0-9]{1,15}$"}
+QueryTime = Annotated[
+    int,
+    BeforeValidator(parse_time),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, _EPOCH_MS]}),
+]
+BodyTime = Annotated[
+    int,
+    BeforeValidator(parse_time),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "integer", "minimum": -MAX_EPOCH_MS, "maximum": MAX_EPOCH_MS},
+            ]
+        }
+    ),
+]
+MetaFilter = Annotated[
+    dict[MetaKey, Annotated[str, Field(max_length=MAX_META_VALUE_LENGTH)]],
+    Field(max_length=MAX_META_KEYS, json_schema_extra=_ONLY_META_KEYS),
+]
+# JSON has no enums: a status is its string, in a strict body too
+LaxStatus = Annotated[FlowStatus, Strict(False)]
+StatusList = Annotated[list[LaxStatus], Field(min_length=1, max_length=len(FlowStatus))]
+FLOW_QUERY_HELP = (
+    "Besides these, `meta.KEY=VALUE` (repeatable, one per key) keeps the flows whose "
+    "metadata holds KEY with exactly VALUE (numbers as JSON writes them, booleans as "
+    "`true`/`false`)."
+)
+
+
 class FlowListQuery(QueryModel):
-    """``GET /flows``."""
+    """``GET /flows``: every filter given must hold (AND)."""
+
+    repeatable: ClassVar[frozenset[str]] = frozenset({"status"})
+    prefixed: ClassVar[frozenset[str]] = frozenset({"meta"})
 
     limit: Annotated[int, Field(ge=1, le=200), Decimal] = Field(default=50, description="page size")
     cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | SkipJsonSchema[None] = Field(
         default=None,
         description=(
-            "an opaque cursor: the `nextCursor` of the previous page, passed back "
-            "unchanged; what it encodes is not part of the API"
+            "an opaque cursor: the `nextCursor` of the previous page (of the same query), "
+            "passed back unchanged; what it encodes is not part of the API"
         ),
     )
-    status: FlowStatus | SkipJsonSchema[None] = Field(
-        default=None, description="only flows in this status"
+    status: StatusList | SkipJsonSchema[None] = Field(
+        default=None, description="only flows in one of these statuses (repeatable)"
     )
     q: str | SkipJsonSchema[None] = Field(
         default=None, description="case-insensitive substring of the flow's name"
     )
+    meta: SkipJsonSchema[MetaFilter | None] = None
+    task: QueryText | SkipJsonSchema[None] = Field(
+        default=None, description="only flows holding a job of this task name"
+    )
+    jobId: QueryText | SkipJsonSchema[None] = Field(
+        default=None, description="only the flow holding the job with this jobId"
+    )
+    createdAfter: QueryTime | SkipJsonSchema[None] = Field(
+        default=None, description=f"created at or after this time: {_TIME_FORMS}"
+    )
+    createdBefore: QueryTime | SkipJsonSchema[None] = Field(
+        default=None, description=f"created before this time: {_TIME_FORMS}"
+    )
+    finishedAfter: QueryTime | SkipJsonSchema[None] = Field(
+        default=None, description=f"finished at or after this time: {_TIME_FORMS}"
+    )
+    finishedBefore: QueryTime | SkipJsonSchema[None] = Field(
+        default=None, description=f"finished before this time: {_TIME_FORMS}"
+    )
+    sort: FlowSort = Field(
+        default=FlowSort.CREATED,
+        description="`created`: newest first; `finished`: most recently finished first; "
+        "`duration`: longest first (these two list finished flows only)",
+    )
+
+    def to_filter(self) -> FlowFilter:
+        # the same filters as a bulk request's body, whose aliases are these names
+        filters = self.model_dump(exclude={"limit", "cursor", "sort"}, exclude_none=True)
+        body = FlowFilterBody.model_validate(filters)
+        return dataclasses.replace(body.to_filter(), sort=self.sort)
+
+
+class JobSearchQuery(QueryModel):
+    """``GET /jobs``: jobs across all your flows; every filter given must hold."""
+
+    limit: Annotated[int, Field(ge=1, le=200), Decimal] = Field(default=50, description="page size")
+    cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="an opaque cursor: the `nextCursor` of the previous page, unchanged",
+    )
+    state: JobState | SkipJsonSchema[None] = Field(default=None, description="the job's state")
+    task: QueryText | SkipJsonSchema[None] = Field(default=None, description="the task name")
+    queue: QueryText | SkipJsonSchema[None] = Field(default=None, description="the queue name")
+    errorType: QueryText | SkipJsonSchema[None] = Field(
+        default=None, description="the type of the job's error (`error.type`)"
+    )
+    finishedAfter: QueryTime | SkipJsonSchema[None] = Field(
+        default=None, description=f"finished at or after this time: {_TIME_FORMS}"
+    )
+    finishedBefore: QueryTime | SkipJsonSchema[None] = Field(
+        default=None, description=f"finished before this time: {_TIME_FORMS}"
+    )
+
+    def to_filter(self) -> JobFilter:
+        return JobFilter(
+            state=self.state,
+            task=self.task,
+            queue=self.queue,
+            error_type=self.errorType,
+            finished_after=self.finishedAfter,
+            finished_before=self.finishedBefore,
+        )
+
+
+class JobPage(OutModel):
+    """``GET /jobs``: finished jobs, most recent finish first, then unfinished ones,
+    newest first; each names its ``flowId``."""
+
+    items: list[FlowJobResponse]
+    next_cursor: Annotated[str, Field(pattern=CURSOR_PATTERN)] | None = Field(
+        description="pass it unchanged as ?cursor= for the next page; null on the last page"
+    )
+
+
+class FlowFilterBody(WireModel):
+    """The filters of ``GET /flows``, as a JSON object (``POST /flows/bulk``)."""
+
+    q: str | None = None
+    status: StatusList | None = None
+    meta: MetaFilter | None = Field(
+        default=None,
+        description="metadata pairs the flows must hold, values as `meta.KEY=VALUE` spells them",
+    )
+    task: QueryText | None = None
+    job_id: QueryText | None = None
+    created_after: BodyTime | None = None
+    created_before: BodyTime | None = None
+    finished_after: BodyTime | None = None
+    finished_before: BodyTime | None = None
+
+    def to_filter(self) -> FlowFilter:
+        return FlowFilter(
+            search=self.q or None,
+            statuses=tuple(self.status or ()),
+            meta=tuple(sorted((self.meta or {}).items())),
+            task=self.task,
+            job_id=self.job_id,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            finished_after=self.finished_after,
+            finished_before=self.finished_before,
+        )
+
+
+def _ids_or_filter(schema: dict[str, Any]) -> None:
+    schema["oneOf"] = [{"required": ["ids"]}, {"required": ["filter"]}]
+
+
+def _not_null(schema: dict[str, Any]) -> None:
+    # absent, never null: the document says so while validation, which must accept
+    # the default None, keeps error paths free of union tags (a SkipJsonSchema union)
+    forms = [form for form in schema.pop("anyOf", []) if form.get("type") != "null"]
+    if len(forms) == 1:
+        schema.update(forms[0])
+    schema.pop("default", None)
+
+
+BulkId = Annotated[str, Field(min_length=1, max_length=_MAX_QUERY_TEXT)]
+
+
+class BulkRequest(WireModel):
+    """``POST /flows/bulk``: one action on listed flows or on every flow a filter matches."""
+
+    model_config = ConfigDict(json_schema_extra=_ids_or_filter)
+
+    action: Annotated[BulkAction, Strict(False)]
+    ids: Annotated[list[BulkId], Field(min_length=1)] | None = Field(
+        default=None,
+        description="the flows' ids (give either this or `filter`)",
+        json_schema_extra=_not_null,
+    )
+    filter: FlowFilterBody | None = Field(
+        default=None,
+        description="every flow that matches (give either this or `ids`); null or {} "
+        "matches every flow",
+    )
+    dry_run: bool = Field(
+        default=False, description="only count the flows and name the first ones; act on none"
+    )
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> BulkRequest:
+        if (self.ids is None) == ("filter" not in self.model_fields_set):
+            raise ValueError("give either ids or filter, not both and not neither")
+        return self
+
+    def selected_filter(self) -> FlowFilter | None:
+        """The flows a filter selects (None: the request names ids)."""
+        if self.ids is not None:
+            return None
+        return (self.filter or FlowFilterBody()).to_filter()
+
+
+class BulkOutcome(OutModel):
+    id: str
+    outcome: str = Field(
+        description="`ok`, or the error code the single route would have answered "
+        "(`flow_not_found`, `flow_active`, `invalid_state`)"
+    )
+    message: str | None = None
+
+
+class BulkResponse(OutModel):
+    action: BulkAction
+    dry_run: bool
+    matched: int = Field(description="how many flows the ids or the filter name")
+    ids: list[str] = Field(description="a dry run: the first matched flows' ids (at most 100)")
+    results: list[BulkOutcome] = Field(description="one per flow acted on (none in a dry run)")
+    ok: int = Field(description="how many results are `ok`")
 
 
 class WsQuery(QueryModel):

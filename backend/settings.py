@@ -27,6 +27,8 @@ from typing import Any
 
 import platformdirs
 
+from backend.domain.models import FlowStatus
+from backend.domain.search import RetentionRule
 from backend.errors import ConfigError
 
 APP_NAME = "flowdesk"
@@ -113,12 +115,45 @@ class Settings:
     shutdown_timeout: float = 10.0
     log_level: str = "INFO"
     behind_tls_proxy: bool = False
+    bulk_max_flows: int = 10_000
+    bulk_chunk: int = 20
+    retention: str = "auto"
+    retention_completed_days: float = 7.0
+    retention_completed_count: int = 0
+    retention_failed_days: float = 30.0
+    retention_failed_count: int = 0
+    retention_interval: float = 300.0
+    retention_batch: int = 25
+
+    @property
+    def retention_rules(self) -> tuple[RetentionRule, ...]:
+        """What the pruner keeps (empty when retention is off): completed flows,
+        and failed or cancelled ones, each by age and/or count (0 = no limit)."""
+        if self.retention == "off":
+            return ()
+        rules = (
+            _rule((FlowStatus.COMPLETED,), self.retention_completed_days,
+                  self.retention_completed_count),
+            _rule((FlowStatus.FAILED, FlowStatus.CANCELLED), self.retention_failed_days,
+                  self.retention_failed_count),
+        )  # fmt: skip
+        return tuple(rule for rule in rules if rule.enabled)
 
     @property
     def worker_queues(self) -> tuple[str, ...]:
         """Queues a worker consumes: ``queues`` if set, else every allowed queue."""
         return self.queues or self.allowed_queues
 
+
+def _rule(statuses: tuple[FlowStatus, ...], days: float, count: int) -> RetentionRule:
+    return RetentionRule(
+        statuses,
+        max_age_ms=round(days * 86_400_000) if days > 0 else None,
+        max_count=count if count > 0 else None,
+    )
+
+
+RETENTION = ("auto", "on", "off")
 
 _HELP = {
     "host": "address the HTTP server binds to",
@@ -158,6 +193,20 @@ _HELP = {
     "shutdown_timeout": "seconds a graceful shutdown may take",
     "log_level": "logging level (DEBUG, INFO, WARNING, ERROR)",
     "behind_tls_proxy": "a TLS-terminating proxy is in front: no warning when not on loopback",
+    "bulk_max_flows": "most flows one POST /flows/bulk may act on (422 too_many_flows above)",
+    "bulk_chunk": "flows a bulk action or the pruner changes per write transaction",
+    "retention": (
+        "delete finished flows past the retention_* limits: on, off, or auto "
+        "(on for backend serve, off for the desktop's embedded backend)"
+    ),
+    "retention_completed_days": "days a completed flow is kept after it finished (0: no age limit)",
+    "retention_completed_count": "most completed flows kept, newest finish first (0: no limit)",
+    "retention_failed_days": (
+        "days a failed or cancelled flow is kept after it finished (0: no age limit)"
+    ),
+    "retention_failed_count": "most failed and cancelled flows kept (0: no limit)",
+    "retention_interval": "seconds between the pruner's passes",
+    "retention_batch": "flows the pruner deletes per write transaction",
 }
 
 _PARSERS: dict[str, tuple[Callable[[str], Any], str]] = {
@@ -260,6 +309,12 @@ def _check(settings: Settings) -> None:
         raise ConfigError(f"queues not in allowed_queues: {', '.join(sorted(unknown))}")
     if not 0 < settings.port < 65536:
         raise ConfigError(f"port out of range: {settings.port}")
+    if settings.retention not in RETENTION:
+        raise ConfigError(
+            f"retention must be one of {', '.join(RETENTION)}, not {settings.retention!r}"
+        )
+    if settings.bulk_chunk < 1 or settings.retention_batch < 1:
+        raise ConfigError("bulk_chunk and retention_batch must be at least 1")
     if settings.durability not in DURABILITY:
         raise ConfigError(
             f"durability must be one of {', '.join(DURABILITY)}, not {settings.durability!r}"

@@ -6,7 +6,13 @@ against a same-run HTTP baseline (``GET /health``). For the 10,000-job create
 it also times the stages in-process (decode, validate, flatten, store) so a
 slow total points at its cause.
 
-Run from the repository root: ``PYTHONPATH=. python bench/bench_api.py`` (about a minute).
+With ``search`` (or by default, after the above) it runs ``bench_search``:
+every ``GET /flows`` filter and ``GET /jobs`` with 100,000 flows and 1,000,000
+jobs stored against an empty database, a bulk retry of 1,000 flows and
+pruning 100,000 flows, with the worst ``POST /flows`` latency meanwhile.
+
+Run from the repository root: ``PYTHONPATH=. python bench/bench_api.py [api|search|prune]``
+(about a minute for ``api``, a few more for ``search``).
 """
 
 from __future__ import annotations
@@ -127,7 +133,7 @@ async def stages(body: dict[str, Any], workdir: Path) -> dict[str, float]:
 
 
 async def wait_ready(
-    session: aiohttp.ClientSession, url: str, proc: subprocess.Popen[bytes]
+    session: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process
 ) -> None:
     deadline = time.monotonic() + 30
     while True:
@@ -221,4 +227,12 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from bench import bench_search
+
+    part = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if part in {"all", "api"}:
+        asyncio.run(main())
+    if part in {"all", "search"}:
+        asyncio.run(bench_search.main())
+    if part == "prune":  # the pruning part of search alone
+        asyncio.run(bench_search.main(only_pruning=True))

@@ -190,7 +190,7 @@ def _cap(schema: dict[str, Any], limit: int) -> None:
 def _server_choices(
     app: web.Application, defs: dict[str, Any], paths: dict[str, dict[str, Any]]
 ) -> None:
-    """Write this server's allowed queue names and string limit into the document.
+    """Write this server's allowed queue names, string limit and bulk cap into the document.
 
     They are settings, not code, so pydantic cannot know them; without them the
     document would call a request valid that the server refuses.
@@ -205,6 +205,9 @@ def _server_choices(
             props["queueName"]["enum"] = list(settings.allowed_queues)
         if "name" in props:
             _cap(props["name"], limit)
+    ids = defs.get("BulkRequest", {}).get("properties", {}).get("ids")
+    if ids is not None:
+        ids["maxItems"] = settings.bulk_max_flows
     for param in paths.get("/flows", {}).get("get", {}).get("parameters", ()):
         if param["name"] == "q":
             _cap(param["schema"], limit)

@@ -10,7 +10,7 @@ never a silently ignored filter; the handler reads the parsed model with
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pydantic
 from aiohttp import web
@@ -31,7 +31,10 @@ def query_error(name: str, message: str, code: str = "invalid_query") -> Validat
 
 def _first_error(exc: pydantic.ValidationError) -> ValidationError:
     errors = []
-    for err in exc.errors(include_url=False):
+    found = exc.errors(include_url=False)
+    # an optional parameter's "or absent" branch says nothing useful when the value is wrong
+    useful = [err for err in found if err["type"] != "none_required"] or found
+    for err in useful:
         name = str(err["loc"][0]) if err["loc"] else "query"
         message = f"{name}: {err['msg'].removeprefix('Value error, ')}"
         if err["type"] == "int_parsing":
@@ -43,21 +46,41 @@ def _first_error(exc: pydantic.ValidationError) -> ValidationError:
     )
 
 
+def _prefixed(model: type[QueryModel], name: str) -> tuple[str, str] | None:
+    """``(field, key)`` when ``name`` is ``FIELD.KEY`` for one of the model's maps."""
+    field, dot, key = name.partition(".")
+    return (field, key) if dot and field in model.prefixed else None
+
+
 def parse_query(request: web.Request, model: type[Q]) -> Q:
-    """The request's query as ``model``; unknown, repeated or invalid names are 422."""
+    """The request's query as ``model``; unknown, repeated or invalid names are 422
+    (a list field may repeat; a map field is given as ``NAME.KEY``)."""
     accepted = model.model_fields
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for name, value in request.query.items():
-        if name not in accepted:
-            allowed = ", ".join(accepted) or "none"
+        mapped = _prefixed(model, name)
+        if mapped is not None:
+            field, key = mapped
+            entries = values.setdefault(field, {})
+            if key in entries or not key:
+                raise query_error(name, f"query parameter {name!r} is given more than once")
+            entries[key] = value
+            continue
+        if name not in accepted or name in model.prefixed:
+            allowed = (
+                ", ".join(f"{n}.KEY" if n in model.prefixed else n for n in accepted) or "none"
+            )
             raise query_error(
                 name,
                 f"unknown query parameter {name!r}; this route accepts: {allowed}",
                 code="unknown_query_parameter",
             )
-        if name in values:
+        if name in model.repeatable:
+            values.setdefault(name, []).append(value)
+        elif name in values:
             raise query_error(name, f"query parameter {name!r} is given more than once")
-        values[name] = value
+        else:
+            values[name] = value
     try:
         return model.model_validate(values)
     except pydantic.ValidationError as exc:

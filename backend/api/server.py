@@ -15,8 +15,11 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from backend.api.app import ExtraCtx, create_app
+from backend.api.routes.bulk import routes as bulk_routes
 from backend.api.routes.execution import execution_ctx
 from backend.api.routes.execution import routes as execution_routes
+from backend.clock import now_ms
+from backend.retention import retention_ctx
 from backend.settings import Settings
 from backend.store.store import Store
 
@@ -32,7 +35,7 @@ def create_server_app(
     return create_app(
         settings,
         store,
-        extra_ctx=[execution_ctx(settings), *extra_ctx],
-        extra_routes=[execution_routes],
+        extra_ctx=[execution_ctx(settings), retention_ctx(settings, now_ms), *extra_ctx],
+        extra_routes=[execution_routes, bulk_routes],
         close_store=close_store,
     )

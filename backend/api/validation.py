@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pydantic
 from aiohttp import web
@@ -24,6 +25,7 @@ from backend.domain.models import (
     JSON,
     JobOptions,
 )
+from backend.domain.search import MetaValue
 from backend.domain.tree import JobSpec
 from backend.errors import (
     BadBody,
@@ -33,7 +35,7 @@ from backend.errors import (
     UnsupportedMediaType,
     ValidationError,
 )
-from backend.schemas import FlowNode, JobOpts
+from backend.schemas import FlowNode, JobOpts, MetadataField
 from backend.settings import Settings
 
 _DEFAULT_OPTIONS = JobOptions()
@@ -46,6 +48,7 @@ class ValidatedTree:
     root: JobSpec
     size: int
     job_id_paths: dict[str, str]  # caller-chosen jobId -> path of its node, in request order
+    metadata: dict[str, MetaValue] | None = None  # the root's ``metadata``, checked
 
 
 def _reject_constant(name: str) -> None:
@@ -315,6 +318,25 @@ def validate_tree(body: JSON, settings: Settings) -> ValidatedTree:
         raise ValidationError(
             f"expected a JSON object, got {type(body).__name__}", code="validation_error"
         )
+    metadata = None
+    if "metadata" in body:
+        # only the root (the flow) has metadata; a child's is an unknown field
+        body = dict(body)
+        try:
+            metadata = MetadataField.model_validate({"metadata": body.pop("metadata")}).metadata
+        except pydantic.ValidationError as exc:
+            raise _from_pydantic("", exc) from None
     checker = _TreeChecker(settings)
     checker.walk(body)
-    return ValidatedTree(checker.build(), len(checker.nodes), checker.job_id_paths)
+    return ValidatedTree(checker.build(), len(checker.nodes), checker.job_id_paths, metadata)
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def validate_body(model: type[M], body: JSON) -> M:
+    """A decoded body as ``model``, or a 422 naming the first offending field's path."""
+    try:
+        return model.model_validate(body)
+    except pydantic.ValidationError as exc:
+        raise _from_pydantic("", exc) from None

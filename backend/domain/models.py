@@ -177,6 +177,7 @@ class Flow:
     counts: dict[str, int] = field(default_factory=dict)  # JobState value -> number
     stuck: StuckInfo | None = None
     finished_at: int | None = None
+    metadata: dict[str, str | int | float | bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

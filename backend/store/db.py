@@ -86,6 +86,15 @@ async def _close_when_open(opening: asyncio.Future[aiosqlite.Connection]) -> Non
         await opening.result().close()
 
 
+AUTO_VACUUM_INCREMENTAL = 2  # PRAGMA auto_vacuum's answer
+
+
+async def _pragma(conn: aiosqlite.Connection, name: str) -> int:
+    async with conn.execute(f"PRAGMA {name}") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 async def _configured(path: Path, durability: str = "full") -> aiosqlite.Connection:
     """A connection to ``path`` with Flowdesk's pragmas; closed again if setting them fails."""
     # isolation_level=None: the sqlite3 module opens no implicit transactions;
@@ -94,6 +103,9 @@ async def _configured(path: Path, durability: str = "full") -> aiosqlite.Connect
     try:
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS:d}")
+        # Pages freed by deletions (retention) can go back to the file system;
+        # only a file without tables takes this (before WAL), others keep theirs.
+        await conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         await _enable_wal(conn, path)
         await conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS[durability]}")
         await conn.execute("PRAGMA foreign_keys = ON")
@@ -268,6 +280,38 @@ class Database:
                 self._writer_task = None
         for listener in list(self.commit_listeners):
             listener()
+
+    async def reclaim_space(self, *, pages_per_step: int = 256) -> bool:
+        """Give the pages deletions freed back to the file system: incremental
+        vacuum steps of ``pages_per_step`` pages (1 MiB by default), each a
+        short hold of the write lock so other writers go in between, then a
+        checkpoint that truncates the WAL into the smaller file.
+
+        False (nothing done) for a file made before Flowdesk set
+        ``auto_vacuum = INCREMENTAL`` on new files; :meth:`vacuum` converts one.
+        """
+        async with self._write_lock:
+            if await _pragma(self.conn, "auto_vacuum") != AUTO_VACUUM_INCREMENTAL:
+                return False
+            free = await _pragma(self.conn, "freelist_count")
+        # bounded: pages other writers free meanwhile wait for the next call
+        for _ in range(-(-free // pages_per_step)):
+            async with self._write_lock:
+                # executescript steps the pragma to the end (execute frees one page per step)
+                await self.conn.executescript(f"PRAGMA incremental_vacuum({pages_per_step:d});")
+            await asyncio.sleep(0)
+        async with self._write_lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return True
+
+    async def vacuum(self) -> None:
+        """Rewrite the whole file (VACUUM), switching it to incremental
+        auto-vacuum so later :meth:`reclaim_space` calls can shrink it. Holds
+        the write lock for as long as the copy takes: for ``backend prune``."""
+        async with self._write_lock:
+            await self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            await self.conn.execute("VACUUM")
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import aiosqlite
 
 from backend.domain.models import Flow, FlowStatus, Job, JobLog, JobState
-from backend.errors import Conflict, NotFound
+from backend.domain.search import MetaValue, meta_text
+from backend.errors import ClientError, Conflict, NotFound
 from backend.store.db import Database
 from backend.store.events import EventType, append_event, flow_payload
 from backend.store.rows import (
@@ -28,12 +29,6 @@ from backend.store.rows import (
     row_to_job_log,
     rows_to_jobs,
 )
-
-
-def like_pattern(search: str) -> str:
-    r"""A LIKE pattern matching ``search`` as a literal substring (``\`` escapes)."""
-    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 async def _owned_flow_row(conn: aiosqlite.Connection, user_id: str, flow_id: str) -> sqlite3.Row:
@@ -58,7 +53,9 @@ async def _owned_job_row(conn: aiosqlite.Connection, user_id: str, job_id: str) 
     return row
 
 
-async def _counts(conn: aiosqlite.Connection, flow_ids: Iterable[str]) -> dict[str, dict[str, int]]:
+async def flow_counts_of(
+    conn: aiosqlite.Connection, flow_ids: Iterable[str]
+) -> dict[str, dict[str, int]]:
     """Job counts per state for each flow, in one grouped query."""
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     async with conn.execute(
@@ -81,6 +78,27 @@ async def _existing_job_ids(conn: aiosqlite.Connection, job_ids: Sequence[str]) 
         return {row["job_id"] async for row in cursor}
 
 
+async def delete_owned_flow(
+    conn: aiosqlite.Connection, user_id: str, flow_id: str, now: int
+) -> None:
+    """Delete one of the user's flows inside the caller's transaction (see
+    ``FlowQueries.delete_flow``); NotFound or Conflict leave it untouched."""
+    await _owned_flow_row(conn, user_id, flow_id)
+    async with conn.execute(
+        "SELECT job_id FROM flow_jobs WHERE flow_id = ? AND status = ? LIMIT 1",
+        (flow_id, JobState.ACTIVE.value),
+    ) as cursor:
+        active = await cursor.fetchone()
+    if active is not None:
+        raise Conflict(
+            f"flow {flow_id!r} has a running job ({active['job_id']!r}); "
+            "cancel it or wait for it to finish before deleting the flow",
+            code="flow_active",
+        )
+    await conn.execute("DELETE FROM flows WHERE id = ?", (flow_id,))
+    await append_event(conn, EventType.FLOW_DELETED, flow_id, user_id, {"id": flow_id}, now)
+
+
 def _duplicate_conflict(job_id: str) -> Conflict:
     return Conflict(f"a job with jobId {job_id!r} already exists", code="duplicate_job_id")
 
@@ -91,9 +109,17 @@ class FlowQueries:
     db: Database
     clock: Callable[[], int]
 
-    async def create_flow(self, user_id: str, flow_id: str, name: str, jobs: list[Job]) -> Flow:
+    async def create_flow(
+        self,
+        user_id: str,
+        flow_id: str,
+        name: str,
+        jobs: list[Job],
+        metadata: Mapping[str, MetaValue] | None = None,
+    ) -> Flow:
         """Store a flow and its whole tree in one transaction, with its
-        ``flow:created`` event.
+        ``flow:created`` event and the terms it can be found by (its metadata
+        pairs and task names, see ``search.py``).
 
         ``jobs`` come from :func:`backend.domain.tree.flatten`: root first, all
         of ``flow_id``; the flow's times are the root's. Raises Conflict
@@ -113,9 +139,12 @@ class FlowQueries:
             created_at=root.created_at,
             updated_at=root.created_at,
             counts=dict(Counter(job.status.value for job in jobs)),
+            metadata=dict(metadata or {}),
         )
         # Encoding is CPU work: do it before taking the write lock.
         rows = jobs_to_rows(jobs)
+        terms = [("meta", key, meta_text(value)) for key, value in flow.metadata.items()]
+        terms += [("task", task, "") for task in sorted({job.name for job in jobs})]
         chosen = [job.job_id for job in jobs if job.opts.job_id is not None]
         async with self.db.transaction() as conn:
             # Checked first because a failed executemany leaves its earlier rows
@@ -123,12 +152,18 @@ class FlowQueries:
             taken = await _existing_job_ids(conn, chosen)
             if taken:
                 raise _duplicate_conflict(min(taken))
-            await conn.execute(
+            async with conn.execute(
                 "INSERT INTO flows (id, name, user_id, status, root_job_id, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (flow.id, flow.name, user_id, flow.status.value, flow.root_job_id,
-                 flow.created_at, flow.updated_at),
-            )  # fmt: skip
+                 flow.created_at, flow.updated_at, dumps(flow.metadata) if metadata else None),
+            ) as inserted:  # fmt: skip
+                seq = inserted.lastrowid
+            await conn.executemany(
+                "INSERT INTO flow_terms (user_id, kind, key, value, created_at, flow_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(user_id, kind, key, value, flow.created_at, seq) for kind, key, value in terms],
+            )
             try:
                 await conn.executemany(INSERT_JOB, rows)
             except sqlite3.IntegrityError as exc:
@@ -153,47 +188,8 @@ class FlowQueries:
         """The user's flow with its job counts. NotFound if absent or not theirs."""
         async with self.db.read() as conn:
             row = await _owned_flow_row(conn, user_id, flow_id)
-            counts = await _counts(conn, [flow_id])
+            counts = await flow_counts_of(conn, [flow_id])
         return row_to_flow(row, counts.get(flow_id))
-
-    async def list_flows(
-        self,
-        user_id: str,
-        *,
-        limit: int,
-        cursor: int | None = None,
-        status: FlowStatus | None = None,
-        search: str | None = None,
-    ) -> tuple[list[Flow], int | None]:
-        """A page of the user's flows, newest first, and the cursor of the next
-        page (None on the last page).
-
-        ``search`` matches a case-insensitive (ASCII) substring of the name;
-        ``%``, ``_`` and ``\\`` in it are literal.
-        """
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        where = ["user_id = ?"]
-        params: list[object] = [user_id]
-        if status is not None:
-            where.append("status = ?")
-            params.append(FlowStatus(status).value)
-        if cursor is not None:
-            where.append("seq < ?")
-            params.append(cursor)
-        if search:
-            where.append("name LIKE ? ESCAPE '\\'")
-            params.append(like_pattern(search))
-        params.append(limit + 1)
-        # Only fixed clauses are joined; every value is a bound parameter.
-        sql = f"SELECT * FROM flows WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"  # noqa: S608
-        async with self.db.read() as conn:
-            async with conn.execute(sql, params) as result:
-                rows = list(await result.fetchall())
-            page, more = rows[:limit], len(rows) > limit
-            counts = await _counts(conn, [row["id"] for row in page])
-        flows = [row_to_flow(row, counts.get(row["id"])) for row in page]
-        return flows, (page[-1]["seq"] if more else None)
 
     async def list_jobs(self, user_id: str, flow_id: str) -> list[Job]:
         """Every job of the user's flow, by depth then creation order. NotFound."""
@@ -229,22 +225,24 @@ class FlowQueries:
         no longer exists.
         """
         async with self.db.transaction() as conn:
-            await _owned_flow_row(conn, user_id, flow_id)
-            async with conn.execute(
-                "SELECT job_id FROM flow_jobs WHERE flow_id = ? AND status = ? LIMIT 1",
-                (flow_id, JobState.ACTIVE.value),
-            ) as cursor:
-                active = await cursor.fetchone()
-            if active is not None:
-                raise Conflict(
-                    f"flow {flow_id!r} has a running job ({active['job_id']!r}); "
-                    "cancel it or wait for it to finish before deleting the flow",
-                    code="flow_active",
-                )
-            await conn.execute("DELETE FROM flows WHERE id = ?", (flow_id,))
-            await append_event(
-                conn, EventType.FLOW_DELETED, flow_id, user_id, {"id": flow_id}, self.clock()
-            )
+            await delete_owned_flow(conn, user_id, flow_id, self.clock())
+
+    async def delete_flows(
+        self, user_id: str, flow_ids: Sequence[str]
+    ) -> list[tuple[str, ClientError | None]]:
+        """:meth:`delete_flow` for each of ``flow_ids`` in one transaction: each
+        flow's outcome is None (deleted) or the error the single call raises."""
+        outcomes: list[tuple[str, ClientError | None]] = []
+        async with self.db.transaction() as conn:
+            now = self.clock()
+            for flow_id in flow_ids:
+                try:
+                    await delete_owned_flow(conn, user_id, flow_id, now)
+                except (NotFound, Conflict) as exc:
+                    outcomes.append((flow_id, exc))
+                else:
+                    outcomes.append((flow_id, None))
+        return outcomes
 
     async def flow_counts(self) -> dict[str, int]:
         """Flows per state, every user's (the states no flow is in are absent)."""

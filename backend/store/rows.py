@@ -191,6 +191,7 @@ def row_to_flow(row: sqlite3.Row, counts: Mapping[str, int] | None = None) -> Fl
         counts=dict(counts or {}),
         stuck=stuck,
         finished_at=row["finished_at"],
+        metadata=json.loads(row["metadata"]) if row["metadata"] else {},
     )
 
 

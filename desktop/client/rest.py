@@ -76,7 +76,7 @@ class RestClient:
         method: str,
         path: str,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | list[str]] | None = None,
         body: JSON = None,
     ) -> JSON:
         """Send one request; return the decoded JSON answer or raise a client error."""
@@ -101,7 +101,7 @@ class RestClient:
             raise ProtocolError(f"{method} {path}: expected JSON, got {text[:80]!r}") from None
 
     async def _get(
-        self, model: type[Model], path: str, params: Mapping[str, str] | None = None
+        self, model: type[Model], path: str, params: Mapping[str, str | list[str]] | None = None
     ) -> Model:
         return parse(model, await self.request("GET", path, params=params), f"GET {path}")
 
@@ -119,7 +119,12 @@ class RestClient:
         search: str | None = None,
     ) -> FlowPage:
         """A page of flows, newest first; ``search`` is a substring of the name."""
-        query = FlowListQuery(limit=limit, cursor=cursor, status=status, q=search or None)
+        query = FlowListQuery(
+            limit=limit,
+            cursor=cursor,
+            status=None if status is None else [status],
+            q=search or None,
+        )
         return await self._get(FlowPage, "/flows", query.to_query())
 
     async def create_flow(self, request: Mapping[str, JSON]) -> FlowResponse:

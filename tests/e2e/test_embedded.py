@@ -7,6 +7,7 @@ from dataclasses import replace
 import aiohttp
 
 from backend.embedded import start_embedded
+from backend.retention import PRUNER
 from backend.settings import Settings
 from tests.e2e.kit import Api, node
 
@@ -20,9 +21,23 @@ async def test_embedded_with_redis_runs_flows(settings: Settings) -> None:
     server = await start_embedded(settings)
     try:
         assert server.mode == "redis"
+        # a desktop user's finished flows stay until they ask for retention
+        assert PRUNER not in server.runner.app
         async with aiohttp.ClientSession() as session:
             done = await run_demo(Api(session, server.url, server.token))
         assert done["status"] == "completed"
+    finally:
+        await server.close()
+
+
+async def test_embedded_prunes_only_when_told(settings: Settings) -> None:
+    server = await start_embedded(replace(settings, retention="on"))
+    try:
+        pruner = server.runner.app[PRUNER]
+        assert [rule.max_age_ms for rule in pruner.settings.retention_rules] == [
+            7 * 86_400_000,
+            30 * 86_400_000,
+        ]
     finally:
         await server.close()
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from backend.api.auth import current_user
 from backend.api.context import SETTINGS, STORE
+from backend.api.cursors import decode_cursor, encode_cursor
 from backend.api.query import query_error, query_of
 from backend.api.routes.common import json_model, new_id
 from backend.api.spec import operation
@@ -20,6 +21,7 @@ from backend.domain.models import Job
 from backend.domain.tree import flatten
 from backend.errors import Conflict
 from backend.schemas import (
+    FLOW_QUERY_HELP,
     CreateFlowRequest,
     FlowJobResponse,
     FlowListQuery,
@@ -48,17 +50,6 @@ EXAMPLE_FLOW = {
         },
     ],
 }
-
-
-def encode_cursor(seq: int) -> str:
-    """A page position; clients treat it as opaque (``FlowListQuery.cursor``)."""
-    return f"{seq:x}"
-
-
-def decode_cursor(raw: str) -> int:
-    # FlowListQuery's pattern already holds it to 1-15 hex digits: any such
-    # string is a position (one past the end just gives an empty page).
-    return int(raw, 16)
 
 
 @routes.post("/flows")
@@ -91,36 +82,37 @@ async def create_flow(request: web.Request) -> web.Response:
                 )
     flow_id = new_id()
     jobs = flatten(tree.root, flow_id, now_ms(), new_id)
-    flow = await store.create_flow(user.id, flow_id, tree.root.name, jobs)
+    flow = await store.create_flow(user.id, flow_id, tree.root.name, jobs, tree.metadata)
     return json_model(FlowResponse.of(flow), status=201)
 
 
 @routes.get("/flows")
 @operation(
-    "List your flows, newest first",
+    "Find your flows",
     tag="flows",
     responses={200: FlowPage},
     errors=(422,),
     query=FlowListQuery,
-    description="The query's `cursor` is opaque: pass back a page's `nextCursor` unchanged.",
+    description=(
+        "Newest first unless `sort` says otherwise; every filter given must hold. "
+        + FLOW_QUERY_HELP
+        + " The query's `cursor` is opaque: pass back a page's `nextCursor` unchanged, "
+        "with the same filters."
+    ),
 )
 async def list_flows(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
     query = query_of(request, FlowListQuery)
-    cursor = None if query.cursor is None else decode_cursor(query.cursor)
     search = query.q or None
     if search is not None and len(search) > settings.max_string_length:
         raise query_error("q", f"q: is longer than {settings.max_string_length} characters")
-    flows, next_seq = await store.list_flows(
-        current_user(request).id,
-        limit=query.limit,
-        cursor=cursor,
-        status=query.status,
-        search=search,
+    after = None if query.cursor is None else decode_cursor(query.cursor)
+    flows, position = await store.search_flows(
+        current_user(request).id, query.to_filter(), limit=query.limit, after=after
     )
     page = FlowPage(
         items=[FlowResponse.of(flow) for flow in flows],
-        next_cursor=None if next_seq is None else encode_cursor(next_seq),
+        next_cursor=None if position is None else encode_cursor(position),
     )
     return json_model(page)
 

@@ -1,7 +1,10 @@
-"""``/jobs/{jobId}``: one job by its ``jobId``, with the lines its task logged.
+"""``/jobs``: jobs across all of a user's flows; ``/jobs/{jobId}``: one job with its logs.
 
-Logs are part of the job's response (``logs``, oldest first) rather than a
-separate route, so a job-details view needs one request.
+``GET /jobs`` answers "what failed in the last hour, and with which error"
+without opening flows one by one: finished jobs, most recent finish first,
+each naming its ``flowId``. Logs are part of one job's response (``logs``,
+oldest first) rather than a separate route, so a job-details view needs one
+request.
 """
 
 from __future__ import annotations
@@ -10,11 +13,38 @@ from aiohttp import web
 
 from backend.api.auth import current_user
 from backend.api.context import STORE
+from backend.api.cursors import decode_cursor, encode_cursor
+from backend.api.query import query_of
 from backend.api.routes.common import json_model
 from backend.api.spec import operation
-from backend.schemas import JobDetail
+from backend.schemas import FlowJobResponse, JobDetail, JobPage, JobSearchQuery
 
 routes = web.RouteTableDef()
+
+
+@routes.get("/jobs")
+@operation(
+    "Find jobs across all your flows",
+    tag="jobs",
+    responses={200: JobPage},
+    query=JobSearchQuery,
+    description=(
+        "Finished jobs, most recent finish first, then unfinished ones, newest first; every "
+        "filter given must hold. Each job names its `flowId`. Pass a page's `nextCursor` "
+        "back unchanged, with the same filters, for the next page."
+    ),
+)
+async def search_jobs(request: web.Request) -> web.Response:
+    query = query_of(request, JobSearchQuery)
+    after = None if query.cursor is None else decode_cursor(query.cursor)
+    jobs, position = await request.app[STORE].search_jobs(
+        current_user(request).id, query.to_filter(), limit=query.limit, after=after
+    )
+    page = JobPage(
+        items=[FlowJobResponse.of(job) for job in jobs],
+        next_cursor=None if position is None else encode_cursor(position),
+    )
+    return json_model(page)
 
 
 @routes.get("/jobs/{jobId}")
