@@ -81,13 +81,12 @@ class Pruner:
         )
         self.passes += 1
         if report.deleted:
-            log.info("event=retention_pruned flows=%d", report.deleted)
+            log.info("retention pruned flows", extra={"flows": report.deleted})
         if report.deleted and not report.reclaimed and not self._warned:
             self._warned = True
             log.warning(
-                "event=retention_no_autovacuum note=%s",
                 "this database was made without incremental auto-vacuum, so pruning frees "
-                "space inside the file but does not shrink it; run `backend prune --vacuum` once",
+                "space inside the file but does not shrink it; run `backend prune --vacuum` once"
             )
         return report
 
@@ -96,7 +95,7 @@ class Pruner:
             try:
                 await self.run_once()
             except Exception:
-                log.exception("event=retention_failed")
+                log.exception("retention pass failed")
             await asyncio.sleep(self.settings.retention_interval)
 
 
