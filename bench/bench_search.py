@@ -188,12 +188,12 @@ async def pruning(db: Path, token: str) -> None:
     async with serving(db, token, *flags, log=log) as server:
         stop = asyncio.Event()
         posts = asyncio.create_task(post_latencies(server, stop))
-        while "event=retention_pruned" not in log.read_text(errors="replace"):
+        while 'msg="retention pruned flows"' not in log.read_text(errors="replace"):
             await asyncio.sleep(0.2)
         took = time.perf_counter() - started
         stop.set()
         during = await posts
-    line = next(x for x in log.read_text().splitlines() if "event=retention_pruned" in x)
+    line = next(x for x in log.read_text().splitlines() if 'msg="retention pruned flows"' in x)
     found = re.search(r"flows=([0-9]+)", line)
     assert found is not None, line
     deleted = int(found.group(1))
