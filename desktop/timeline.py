@@ -23,12 +23,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from backend.schemas import FlowJobResponse, JobState
 
 
+@lru_cache(maxsize=1 << 17)
 def millis(iso: str | None) -> int | None:
-    """An ISO 8601 time as epoch milliseconds; None for None or a malformed time."""
+    """An ISO 8601 time as epoch milliseconds; None for None or a malformed time.
+
+    Cached: a job's times do not change once set, and the timeline is
+    recomputed from the same strings while a flow runs.
+    """
     if not iso:
         return None
     try:

@@ -1,4 +1,9 @@
-"""The main window: flow list | tree over job details, a queues page, menus, status bar.
+"""The main window: flow list | the flow (tree, jobs, timeline) over job details, and more.
+
+The selected flow is shown three ways, as tabs: the tree, the jobs table and
+the timeline, with the stuck banner above them. A job selected in any of
+them is selected in the other two (the tree reveals it if a group hid it)
+and its details are loaded once.
 
 It wires views to the controller and nothing else: views emit intents, the
 controller runs them as tasks, and its signals come back to the views.
@@ -13,12 +18,15 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
     QSplitter,
     QSystemTrayIcon,
     QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from backend.schemas import FlowJobResponse, FlowResponse
@@ -27,20 +35,25 @@ from desktop.client.errors import ApiError
 from desktop.client.wire import done
 from desktop.client.ws import LinkState, LinkStatus
 from desktop.controller import Controller
+from desktop.grouping import DEFAULT_THRESHOLD
 from desktop.state import Alert
 from desktop.theme import icon
 from desktop.views.connect_dialog import ConnectDialog
 from desktop.views.flow_list import FlowListPanel
 from desktop.views.flow_tree import FlowTreeView
 from desktop.views.job_details import JobDetailsPanel
+from desktop.views.jobs_table import JobsTablePanel
 from desktop.views.new_flow import NewFlowDialog, load_templates
 from desktop.views.queues_page import QueuesPage
+from desktop.views.timeline_view import TimelinePanel
+from desktop.widgets.stuck_banner import StuckBanner
 
 OVERVIEW_REFRESH_MS = 5000
 # First-run proportions for a 1280x800 window: a list wide enough for its
 # columns, and the tree taller than the details below it.
 DEFAULT_MAIN_SIZES = (430, 850)
 DEFAULT_RIGHT_SIZES = (440, 320)
+FLOW_VIEWS = ("tree", "jobs", "timeline")  # the tabs over the selected flow, in order
 
 
 class MainWindow(QMainWindow):
@@ -65,10 +78,27 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icon("flowdesk"))
         self.flow_list = FlowListPanel(controller.flows)
         self.tree = FlowTreeView()
+        self.jobs_panel = JobsTablePanel()
+        self.timeline_panel = TimelinePanel()
+        self.timeline = self.timeline_panel.view
+        self.banner = StuckBanner()
+        self.flow_views = QTabWidget()
+        for widget, title in zip(
+            (self.tree, self.jobs_panel, self.timeline_panel),
+            ("Tree", "Jobs", "Timeline"),
+            strict=True,
+        ):
+            self.flow_views.addTab(widget, title)
+        flow_area = QWidget()
+        area = QVBoxLayout(flow_area)
+        area.setContentsMargins(0, 0, 0, 0)
+        area.addWidget(self.banner)
+        area.addWidget(self.flow_views, 1)
+        self._syncing = False  # a selection being copied to the other views
         self.details = JobDetailsPanel()
         self.queues_page = QueuesPage(controller.queues, controller.workers)
         self.right = QSplitter(Qt.Orientation.Vertical)
-        self.right.addWidget(self.tree)
+        self.right.addWidget(flow_area)
         self.right.addWidget(self.details)
         self.right.setStretchFactor(0, 3)
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
@@ -122,6 +152,7 @@ class MainWindow(QMainWindow):
         self.fit_action = self._action("&Fit tree", self.tree.fit, "Ctrl+0", "fit")
         self.notify_action = QAction("Notify when flows fail or get stuck", self, checkable=True)
         self.notify_done_action = QAction("Notify when flows complete", self, checkable=True)
+        self.group_action = self._action("&Group children above…", self.ask_group_threshold)
         about = self._action("&About Flowdesk", self.show_about)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -136,6 +167,7 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
         settings_menu = menu.addMenu("&Settings")
         settings_menu.addActions([self.notify_action, self.notify_done_action])
+        settings_menu.addAction(self.group_action)
         menu.addMenu("&Help").addAction(about)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main-toolbar")
@@ -154,7 +186,11 @@ class MainWindow(QMainWindow):
         c = self.controller
         self.flow_list.flowSelected.connect(lambda fid: c.spawn(c.select_flow(fid)))
         self.flow_list.filterChanged.connect(c.set_filter)
-        self.tree.jobSelected.connect(lambda jid: c.spawn(c.load_job(jid)))
+        self.tree.jobSelected.connect(self.select_job)
+        self.jobs_panel.jobSelected.connect(self.select_job)
+        self.timeline.jobSelected.connect(self.select_job)
+        self.banner.retryRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
+        self.banner.goToRequested.connect(self.go_to_job)
         self.details.retryJobRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
         self.details.cancelFlowRequested.connect(lambda fid: c.spawn(c.cancel_flow(fid)))
         self.details.retryFlowRequested.connect(lambda fid: c.spawn(c.retry_flow(fid)))
@@ -162,7 +198,7 @@ class MainWindow(QMainWindow):
         c.jobChanged.connect(self._on_job_changed)
         c.jobDetailLoaded.connect(self.details.show_detail)
         self.details.flow_lookup = c.state.flows.get  # the dict lives as long as c
-        c.flowUpdated.connect(lambda _flow: self.details.refresh_actions())
+        c.flowUpdated.connect(self._on_flow_updated)
         c.linkChanged.connect(self._on_link)
         c.workersChanged.connect(lambda n: self.workers_label.setText(f"Workers: {n}"))
         c.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
@@ -173,13 +209,62 @@ class MainWindow(QMainWindow):
 
     def _on_jobs_loaded(self, flow_id: str, root_id: str, jobs: dict[str, FlowJobResponse]) -> None:
         self.tree.show_jobs(root_id, jobs)
+        self.jobs_panel.model.set_jobs(jobs.values())
+        self.timeline.show_jobs(root_id, self.tree.jobs)  # the tree keeps that dict current
+        self._show_stuck(self.controller.state.flows.get(flow_id))
         shown = self.details.job
         if shown is None or shown.flow_id != flow_id:
-            self.tree.select_job(root_id)
+            self.select_job(root_id)
 
     def _on_job_changed(self, job: FlowJobResponse) -> None:
         self.tree.update_job(job)
+        self.jobs_panel.model.update_job(job)
+        self.timeline.mark_stale()
         self.details.update_job(job)
+
+    def _on_flow_updated(self, flow: FlowResponse) -> None:
+        self.details.refresh_actions()
+        if flow.id == self.controller.current_flow:
+            self._show_stuck(flow)
+
+    def _show_stuck(self, flow: FlowResponse | None) -> None:
+        self.banner.show_flow(flow, self.tree.jobs.get)
+        self.tree.set_stuck(None if flow is None or flow.stuck is None else flow.stuck.job_id)
+
+    def select_job(self, job_id: str) -> None:
+        """Select a job in the tree, the jobs table and the timeline; load its details."""
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            self.tree.select_job(job_id)
+            self.jobs_panel.select_job(job_id)
+            self.timeline.select_job(job_id)
+        finally:
+            self._syncing = False
+        self.controller.spawn(self.controller.load_job(job_id))
+
+    def go_to_job(self, job_id: str) -> None:
+        self.show_view("tree")
+        self.select_job(job_id)
+
+    def show_view(self, name: str) -> None:
+        """Bring the tree, jobs or timeline tab of the selected flow to the front."""
+        self.tabs.setCurrentIndex(0)
+        self.flow_views.setCurrentIndex(FLOW_VIEWS.index(name))
+
+    def ask_group_threshold(self) -> None:
+        value, ok = QInputDialog.getInt(
+            self,
+            "Group children",
+            "Show one group per task name when a parent has more children than:",
+            self.tree.group_threshold,
+            1,
+            10_000,
+        )
+        if ok:
+            self.settings.setValue("tree/groupThreshold", value)
+            self.tree.set_grouping(value)
 
     def _on_link(self, status: LinkStatus) -> None:
         text = {
@@ -291,6 +376,8 @@ class MainWindow(QMainWindow):
                 splitter.setSizes(list(sizes))
         self.notify_action.setChecked(s.value("notify/failures", True, type=bool) is True)
         self.notify_done_action.setChecked(s.value("notify/completed", False, type=bool) is True)
+        threshold = s.value("tree/groupThreshold", DEFAULT_THRESHOLD, type=int)
+        self.tree.set_grouping(threshold if isinstance(threshold, int) else DEFAULT_THRESHOLD)
 
     def save_layout(self) -> None:
         s = self.settings

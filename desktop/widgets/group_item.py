@@ -16,7 +16,7 @@ from collections.abc import Callable
 from enum import StrEnum
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QFont, QPainter, QPalette, QPen
+from PySide6.QtGui import QBrush, QFont, QFontMetricsF, QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QApplication,
     QGraphicsItem,
@@ -39,6 +39,14 @@ class GroupAction(StrEnum):
 ActionSink = Callable[[str, GroupAction], None]
 LINK_Y = 52.0  # top of the links' line inside the card
 LINK_H = 16.0
+
+
+def link_font(base: QFont) -> QFont:
+    """The card's small font (marks and links), from the application's."""
+    font = QFont(base)
+    font.setBold(False)
+    font.setPointSizeF(max(6.0, base.pointSizeF() * 0.9))
+    return font
 
 
 class GroupNodeItem(QGraphicsItem):
@@ -81,18 +89,19 @@ class GroupNodeItem(QGraphicsItem):
         shown = len(self.grouping.visible_members(group))
         out: list[tuple[GroupAction, str]] = []
         if group.failed_only or shown < len(group.members):
-            more = min(self.grouping.page, len(group.members) - len(group.members[: group.shown]))
-            out.append((GroupAction.MORE, f"show {more} more" if more else "show all"))
+            more = min(self.grouping.page, len(group.members) - shown)
+            out.append((GroupAction.MORE, f"+{more} more" if more else "show all"))
         if group.counts.get(JobState.FAILED, 0) and not group.failed_only:
             out.append((GroupAction.FAILED, "show failed"))
         if shown:
             out.append((GroupAction.FOLD, "fold"))
+        metrics = QFontMetricsF(link_font(QApplication.font()))
         x = self._rect.x() + 14
         placed = []
         for action, text in out:
-            width = 7.0 * len(text) + 6
+            width = metrics.horizontalAdvance(text) + 2
             placed.append((action, text, QRectF(x, LINK_Y, width, LINK_H)))
-            x += width + 8
+            x += width + 10
         return placed
 
     def action_at(self, point: QPointF) -> GroupAction | None:
@@ -150,8 +159,7 @@ class GroupNodeItem(QGraphicsItem):
         title = f"{len(self.record.members)} {TIMES} {self.record.name}"
         painter.drawText(QRectF(x, 4, w, 18), Qt.TextFlag.TextSingleLine, title)
         self._paint_bar(painter, QRectF(x, 23, w, 7))
-        font.setBold(False)
-        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.9))
+        font = link_font(font)
         painter.setFont(font)
         painter.setPen(STUCK_COLOR if "stuck" in marks else state_color(JobState.FAILED.value))
         text = " · ".join(marks) if marks else self._done_text()
@@ -161,7 +169,7 @@ class GroupNodeItem(QGraphicsItem):
         painter.setPen(palette.color(QPalette.ColorRole.Link))
         underline = QFont(font)
         underline.setUnderline(True)
-        painter.setFont(underline)
+        painter.setFont(underline)  # same advances as ``font``: the links' rects hold
         for _action, label, rect in self.links():
             painter.drawText(rect, Qt.TextFlag.TextSingleLine, label)
 

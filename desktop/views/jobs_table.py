@@ -1,0 +1,88 @@
+"""The selected flow's jobs as a sortable, filterable table.
+
+It forwards intent only: ``jobSelected`` when a row is chosen. The main
+window shares the selection with the tree (a job chosen here is revealed
+and centred there, and the other way round) through ``select_job``.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QItemSelection, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.schemas import JobState
+from desktop.models.jobs_table import JOB_ID_ROLE, JobColumn, JobsFilter, JobsTableModel
+from desktop.theme import STATE_LABELS
+
+
+class JobsTablePanel(QWidget):
+    jobSelected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = JobsTableModel(self)
+        self.proxy = JobsFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Filter jobs by name, queue or id…")
+        self.search.setClearButtonEnabled(True)
+        self.state = QComboBox()
+        self.state.addItem("All states", None)
+        for state in JobState:
+            self.state.addItem(STATE_LABELS.get(state.value, state.value), state)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(JobColumn.NAME, QHeaderView.ResizeMode.Stretch)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.state)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        self._debounce = QTimer(self, singleShot=True, interval=150)
+        self._debounce.timeout.connect(self._apply_filter)
+        self.search.textChanged.connect(lambda _text: self._debounce.start())
+        self.state.currentIndexChanged.connect(lambda _i: self._apply_filter())
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+
+    def _apply_filter(self) -> None:
+        self.proxy.set_filter(self.state.currentData(), self.search.text())
+
+    def selected_job(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return None if not rows else str(rows[0].data(JOB_ID_ROLE))
+
+    def select_job(self, job_id: str) -> bool:
+        """Select and scroll to a job's row; False if the filter hides it."""
+        if self.selected_job() == job_id:
+            return True
+        source = self.model.row_of(job_id)
+        if source < 0:
+            return False
+        index = self.proxy.mapFromSource(self.model.index(source, 0))
+        if not index.isValid():
+            return False
+        self.table.selectRow(index.row())
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True
+
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        job_id = self.selected_job()
+        if job_id is not None:
+            self.jobSelected.emit(job_id)
