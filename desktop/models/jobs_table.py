@@ -182,9 +182,16 @@ class JobsFilter(QSortFilterProxyModel):
         self.state: JobState | None = None
         self.text = ""
 
-    def set_filter(self, state: JobState | None, text: str) -> None:
-        self.state, self.text = state, text.strip().lower()
-        self.invalidateFilter()
+    def set_filter(self, state: JobState | str | None, text: str) -> None:
+        """Keep one state (or all: None) and rows holding ``text``; a combo's data may be str."""
+        wanted = None if state is None else JobState(state)
+        if hasattr(self, "beginFilterChange"):  # Qt 6.9+, where invalidateFilter is deprecated
+            self.beginFilterChange()
+            self.state, self.text = wanted, text.strip().lower()
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:  # pragma: no cover - older Qt
+            self.state, self.text = wanted, text.strip().lower()
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         model = self.sourceModel()
