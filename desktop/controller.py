@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from backend.schemas import EventMessage, FlowJobResponse, FlowResponse, FlowStatus, JobDetail
+from desktop.bulk import BulkAction, BulkOutcome, run_bulk
 from desktop.client.errors import ClientError
 from desktop.client.rest import JSON, RestClient
 from desktop.client.ws import LinkState, LinkStatus, LiveClient
@@ -58,6 +59,8 @@ class Controller(QObject):
     alert = Signal(str, object)  # Alert value, FlowResponse
     failed = Signal(str)  # a human-readable error
     throughputChanged = Signal()
+    bulkProgress = Signal(int, int)  # flows finished, total
+    bulkFinished = Signal(object)  # BulkOutcome
 
     def __init__(self, url: str, token: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -190,6 +193,12 @@ class Controller(QObject):
 
     async def retry_flow(self, flow_id: str) -> None:
         await self.rest.retry_flow(flow_id)
+
+    async def bulk(self, action: BulkAction, flow_ids: Sequence[str]) -> BulkOutcome:
+        """One action on many flows; progress and the outcome come back as signals."""
+        outcome = await run_bulk(self.rest, action, flow_ids, self.bulkProgress.emit)
+        self.bulkFinished.emit(outcome)
+        return outcome
 
     # --- live ------------------------------------------------------------------
 

@@ -43,6 +43,18 @@ def millis(iso: str | None) -> int | None:
         return None
 
 
+def duration_text(ms: int) -> str:
+    """A duration for people: ``850 ms``, ``2.35 s``, ``3 min 07 s``; "" if negative."""
+    if ms < 0:
+        return ""
+    if ms < 1000:
+        return f"{ms} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(ms // 1000, 60)
+    return f"{minutes} min {seconds:02d} s"
+
+
 @dataclass(frozen=True)
 class Bar:
     job_id: str

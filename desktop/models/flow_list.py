@@ -29,6 +29,7 @@ from backend.schemas import FlowResponse, FlowStatus
 from desktop.client.wire import done
 from desktop.state import Change, FlowAdded, FlowChanged, FlowRemoved
 from desktop.theme import FAILED_TINT, STATE_LABELS, STUCK_TINT, state_icon
+from desktop.timeline import duration_text, millis
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -48,6 +49,7 @@ class Column(IntEnum):
     NAME = 1
     PROGRESS = 2
     CREATED = 3
+    DURATION = 4
 
 
 HEADERS = {
@@ -55,6 +57,7 @@ HEADERS = {
     Column.NAME: "Name",
     Column.PROGRESS: "Progress",
     Column.CREATED: "Created",
+    Column.DURATION: "Duration",
 }
 
 
@@ -67,6 +70,12 @@ def local_time(iso: str, today: date | None = None) -> str:
     if moment.date() == (today or date.today()):
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def flow_duration(flow: FlowResponse) -> str:
+    """Created to finished, for a finished flow; "" while it runs."""
+    start, end = millis(flow.created_at), millis(flow.finished_at)
+    return "" if start is None or end is None else duration_text(end - start)
 
 
 def status_text(flow: FlowResponse) -> str:
@@ -258,6 +267,8 @@ class FlowListModel(QAbstractTableModel):
             return flow.name
         if column is Column.PROGRESS:
             return f"{done(flow)}/{flow.total}"
+        if column is Column.DURATION:
+            return flow_duration(flow)
         return local_time(flow.created_at)
 
     @staticmethod

@@ -30,7 +30,7 @@ from backend.schemas import FlowJobResponse, JobState
 from desktop.client.wire import attempts_allowed
 from desktop.models.flow_list import local_time
 from desktop.theme import FAILED_TINT, STATE_LABELS, state_icon
-from desktop.timeline import millis
+from desktop.timeline import duration_text, millis
 
 Index = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -63,17 +63,6 @@ class Row:
         end = millis(job.finished_at)
         duration = end - start if start is not None and end is not None else -1
         return cls(job, -1 if start is None else start, duration)
-
-
-def duration_text(ms: int) -> str:
-    if ms < 0:
-        return ""
-    if ms < 1000:
-        return f"{ms} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.2f} s"
-    minutes, seconds = divmod(ms // 1000, 60)
-    return f"{minutes} min {seconds:02d} s"
 
 
 class JobsTableModel(QAbstractTableModel):

@@ -186,6 +186,9 @@ class MainWindow(QMainWindow):
         c = self.controller
         self.flow_list.flowSelected.connect(lambda fid: c.spawn(c.select_flow(fid)))
         self.flow_list.filterChanged.connect(c.set_filter)
+        self.flow_list.bulkRequested.connect(lambda action, ids: c.spawn(c.bulk(action, ids)))
+        c.bulkProgress.connect(self.flow_list.bulk_progress)
+        c.bulkFinished.connect(self.flow_list.bulk_finished)
         self.tree.jobSelected.connect(self.select_job)
         self.jobs_panel.jobSelected.connect(self.select_job)
         self.timeline.jobSelected.connect(self.select_job)

@@ -42,9 +42,8 @@ from PySide6.QtWidgets import (
 )
 
 from backend.schemas import FlowJobResponse
-from desktop.models.jobs_table import duration_text
 from desktop.theme import STATE_LABELS, state_color
-from desktop.timeline import Bar, Lane, LaneBy, bars, critical_path, lanes, span
+from desktop.timeline import Bar, Lane, LaneBy, bars, critical_path, duration_text, lanes, span
 
 ROW = 16
 AXIS = 22  # the time axis above the rows

@@ -57,10 +57,9 @@ class StuckBanner(QFrame):
             return
         self.job_id = stuck.job_id
         held = job(stuck.job_id)
-        where = escape(stuck.job_id)
-        name = f"<b>{escape(held.name)}</b> ({where})" if held is not None else where
-        self.text.setText(f"Stuck at {name}: {escape(stuck.reason)}")
-        self.text.setToolTip(stuck.reason)
+        name = escape(held.name if held is not None else stuck.job_id)
+        self.text.setText(f"Stuck at <b>{name}</b>: {escape(stuck.reason)}")  # names the id
+        self.text.setToolTip(f"{stuck.job_id}\n{stuck.reason}")
         self.show()
 
     def _retry(self) -> None:

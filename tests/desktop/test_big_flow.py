@@ -101,7 +101,8 @@ def test_a_2000_leaf_flow_shows_groups_whose_counts_follow_the_run(
             stuck = (await api.get_flow(flow.id)).stuck
             assert stuck is not None
             assert window.banner.job_id == stuck.job_id
-            assert stuck.job_id in window.banner.text.text()
+            assert stuck.job_id in window.banner.text.text()  # the reason names it
+            assert "<b>fail</b>" in window.banner.text.text()
             assert "stuck" in tree.groups[fail].marks()
             window.banner.go_to.click()
             assert tree.selected_job() == stuck.job_id
