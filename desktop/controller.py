@@ -30,7 +30,7 @@ from desktop.client.errors import ClientError
 from desktop.client.rest import JSON, RestClient
 from desktop.client.ws import LinkState, LinkStatus, LiveClient
 from desktop.models.flow_list import FlowListModel
-from desktop.models.overview import QueueCountsModel, WorkersModel
+from desktop.models.overview import QueueCountsModel, TaskStatsModel, WorkersModel
 from desktop.state import (
     Change,
     FlowAdded,
@@ -46,6 +46,7 @@ from desktop.throughput import Throughput
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 200
+STATS_WINDOW = 3600  # seconds: the queues page's per-task figures cover the last hour
 
 
 class Controller(QObject):
@@ -81,6 +82,7 @@ class Controller(QObject):
         self.flows = FlowListModel(self)
         self.queues = QueueCountsModel(self)
         self.workers = WorkersModel(self)
+        self.task_stats = TaskStatsModel(self)
         self.throughput = Throughput()
         self.current_flow: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -167,9 +169,12 @@ class Controller(QObject):
         return detail
 
     async def refresh_overview(self) -> None:
-        queues, workers = await asyncio.gather(self.rest.queues(), self.rest.workers())
+        queues, workers, stats = await asyncio.gather(
+            self.rest.queues(), self.rest.workers(), self.rest.task_stats(STATS_WINDOW)
+        )
         self.queues.set_rows(queues)
         self.workers.set_rows(workers)
+        self.task_stats.set_rows(stats.items)
         self.workersChanged.emit(len(workers))
 
     async def reload_all(self) -> None:

@@ -96,7 +96,9 @@ class MainWindow(QMainWindow):
         area.addWidget(self.flow_views, 1)
         self._syncing = False  # a selection being copied to the other views
         self.details = JobDetailsPanel()
-        self.queues_page = QueuesPage(controller.queues, controller.workers)
+        self.queues_page = QueuesPage(
+            controller.queues, controller.workers, tasks=controller.task_stats
+        )
         self.right = QSplitter(Qt.Orientation.Vertical)
         self.right.addWidget(flow_area)
         self.right.addWidget(self.details)
