@@ -153,3 +153,33 @@ def span(all_bars: Sequence[Bar]) -> tuple[int, int] | None:
     if not starts or not ends:
         return None
     return min(starts), max(ends)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Everything the timeline view draws, computed in one go (off the UI thread)."""
+
+    rows: tuple[Bar | str, ...]  # each lane's label, then its bars
+    row_of: Mapping[str, int]  # job id -> its row
+    critical: tuple[str, ...]  # the critical path, root first
+    window: tuple[int, int] | None  # the time span shown; None if nothing ran
+    running: bool  # some bar grows with the clock
+
+
+EMPTY = Timeline((), {}, (), None, False)
+
+
+def compute(root: str, jobs: Mapping[str, FlowJobResponse], by: LaneBy, now: int) -> Timeline:
+    """The whole timeline of the tree under ``root`` at ``now``."""
+    all_bars = bars(root, jobs, now)
+    rows: list[Bar | str] = []
+    for lane in lanes(all_bars, by):
+        rows.append(f"{lane.label}  ({len(lane.bars)})")
+        rows.extend(lane.bars)
+    return Timeline(
+        rows=tuple(rows),
+        row_of={r.job_id: i for i, r in enumerate(rows) if isinstance(r, Bar)},
+        critical=tuple(critical_path(root, jobs, now)),
+        window=span(all_bars),
+        running=any(b.start is not None and not b.status.finished for b in all_bars),
+    )

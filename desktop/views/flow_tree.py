@@ -25,7 +25,7 @@ from backend.schemas import FlowJobResponse
 from desktop.grouping import DEFAULT_PAGE, DEFAULT_THRESHOLD, Grouping
 from desktop.layout import Layout, LayoutOptions, layout
 from desktop.widgets.group_item import GroupAction, GroupNodeItem
-from desktop.widgets.node_item import Fader, JobNodeItem
+from desktop.widgets.node_item import PLAIN_LOD, Fader, JobNodeItem
 
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.02, 4.0
@@ -90,7 +90,8 @@ class FlowTreeView(QGraphicsView):
         self.jobs[job.job_id] = job
         item = self.nodes.get(job.job_id)
         if previous is not None and previous.children == job.children:
-            if item is not None and item.set_job(job):
+            fade = self.zoom_factor() >= PLAIN_LOD  # fading plain boxes costs, shows nothing
+            if item is not None and item.set_job(job, fade=fade):
                 self.fader.add(item)
             if self.grouping is not None:
                 for gid in self.grouping.apply(previous, job):

@@ -396,4 +396,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
         self._overview_timer.stop()
+        self.timeline.stop()
         super().closeEvent(event)

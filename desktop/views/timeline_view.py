@@ -9,12 +9,16 @@ zooms the time axis around the pointer, the wheel scrolls; hovering a bar
 shows the job, clicking selects it (``jobSelected``).
 
 Live updates only mark the timeline stale; it is recomputed at most every
-``REFRESH_MS`` while it is on screen, so a burst of updates costs one
-recomputation, not one per update.
+``REFRESH_MS``, and only while it is on screen, so a burst of updates costs
+one recomputation, not one per update. The recomputation (a pure function
+of the flow's records, about 0.1 s for 20,000 jobs) runs in a worker thread
+on a snapshot of the records, and its result replaces the shown one only if
+nothing newer was asked meanwhile: the event loop never waits for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 
@@ -29,6 +33,7 @@ from PySide6.QtGui import (
     QPalette,
     QPen,
     QResizeEvent,
+    QShowEvent,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -43,7 +48,7 @@ from PySide6.QtWidgets import (
 
 from backend.schemas import FlowJobResponse
 from desktop.theme import STATE_LABELS, state_color
-from desktop.timeline import Bar, Lane, LaneBy, bars, critical_path, duration_text, lanes, span
+from desktop.timeline import EMPTY, Bar, LaneBy, Timeline, compute, duration_text
 
 ROW = 16
 AXIS = 22  # the time axis above the rows
@@ -64,15 +69,13 @@ class TimelineView(QAbstractScrollArea):
         self.lane_by = LaneBy.DEPTH
         self.root: str | None = None
         self.jobs: Mapping[str, FlowJobResponse] = {}
-        self.rows: list[Bar | str] = []  # a lane's label, then its bars
-        self.row_of: dict[str, int] = {}
-        self.critical: list[str] = []
+        self.data: Timeline = EMPTY
         self._critical_set: set[str] = set()
-        self.window_ms: tuple[int, int] | None = None
         self.zoom = 1.0
         self.selected: str | None = None
         self._stale = False
-        self._running = False
+        self._generation = 0  # bumped by every request; a late result is dropped
+        self._computing: asyncio.Task[None] | None = None
         self._refresh = QTimer(self, interval=REFRESH_MS)
         self._refresh.timeout.connect(self._refresh_if_stale)
         self._refresh.start()
@@ -81,13 +84,32 @@ class TimelineView(QAbstractScrollArea):
 
     # --- content ---------------------------------------------------------------
 
+    @property
+    def rows(self) -> tuple[Bar | str, ...]:
+        return self.data.rows
+
+    @property
+    def row_of(self) -> Mapping[str, int]:
+        return self.data.row_of
+
+    @property
+    def critical(self) -> list[str]:
+        return list(self.data.critical)
+
+    @property
+    def window_ms(self) -> tuple[int, int] | None:
+        return self.data.window
+
     def show_jobs(self, root: str, jobs: Mapping[str, FlowJobResponse]) -> None:
-        """Show a flow (``jobs`` is read again on every recomputation)."""
+        """Show a flow (``jobs`` is read again on every recomputation), when on screen."""
         if root != self.root:
             self.zoom = 1.0
             self.selected = None
+            self._show(EMPTY)
         self.root, self.jobs = root, jobs
-        self.recompute()
+        self.mark_stale()
+        if self.isVisible():
+            self.refresh()
 
     def mark_stale(self) -> None:
         self._stale = True
@@ -97,26 +119,56 @@ class TimelineView(QAbstractScrollArea):
         self.recompute()
 
     def recompute(self, now: int | None = None) -> None:
+        """Compute and show the timeline now, on this thread."""
+        self._generation += 1
         self._stale = False
-        if self.root is None:
-            self.rows, self.row_of, self.critical, self.window_ms = [], {}, [], None
-            self._running = False
-        else:
-            moment = now_ms() if now is None else now
-            all_bars = bars(self.root, self.jobs, moment)
-            self.rows = _flatten(lanes(all_bars, self.lane_by))
-            self.row_of = {r.job_id: i for i, r in enumerate(self.rows) if isinstance(r, Bar)}
-            self.critical = critical_path(self.root, self.jobs, moment)
-            self.window_ms = span(all_bars)
-            self._running = any(b.start is not None and not b.status.finished for b in all_bars)
-        self._critical_set = set(self.critical)
+        moment = now_ms() if now is None else now
+        self._show(self._compute(dict(self.jobs), moment))
+
+    def refresh(self) -> None:
+        """Recompute in a worker thread; show the result if nothing newer was asked."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no asyncio loop (a bare Qt test): compute here
+            self.recompute()
+            return
+        self._generation += 1
+        self._stale = False
+        generation = self._generation
+        snapshot = dict(self.jobs)  # the records are immutable; the dict is not
+
+        async def run() -> None:
+            result = await asyncio.to_thread(self._compute, snapshot, now_ms())
+            if generation == self._generation:
+                self._show(result)
+
+        self._computing = loop.create_task(run())
+
+    def _compute(self, jobs: Mapping[str, FlowJobResponse], now: int) -> Timeline:
+        return EMPTY if self.root is None else compute(self.root, jobs, self.lane_by, now)
+
+    def _show(self, data: Timeline) -> None:
+        self.data = data
+        self._critical_set = set(data.critical)
         self._update_scrollbars()
         self.viewport().update()
 
     def _refresh_if_stale(self) -> None:
         # Running bars grow with the clock, so a running flow is always stale.
-        if (self._stale or self._running) and self.isVisible():
-            self.recompute()
+        if (self._stale or self.data.running) and self.isVisible():
+            self.refresh()
+
+    def stop(self) -> None:
+        """Stop refreshing and drop a computation under way (the window closes)."""
+        self._refresh.stop()
+        self._generation += 1
+        if self._computing is not None:
+            self._computing.cancel()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if self._stale:
+            self.refresh()
 
     # --- geometry --------------------------------------------------------------
 
@@ -300,14 +352,6 @@ class TimelineView(QAbstractScrollArea):
         t0, t1 = self.window_ms
         scale = self.chart_width() * self.zoom / max(1, t1 - t0)
         return t0 + int((x - LABEL + self.horizontalScrollBar().value()) / scale)
-
-
-def _flatten(all_lanes: list[Lane]) -> list[Bar | str]:
-    rows: list[Bar | str] = []
-    for lane in all_lanes:
-        rows.append(f"{lane.label}  ({len(lane.bars)})")
-        rows.extend(lane.bars)
-    return rows
 
 
 def tooltip(bar: Bar, critical: bool) -> str:

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from backend.schemas import JobState
 from desktop.grouping import TIMES, Group, Grouping, attention, state_shares
 from desktop.theme import STUCK_COLOR, state_color
+from desktop.widgets.node_item import PLAIN_LOD
 
 
 class GroupAction(StrEnum):
@@ -132,7 +133,7 @@ class GroupNodeItem(QGraphicsItem):
         palette = QApplication.palette()
         marks = self.marks()
         lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-        if lod < 0.35:
+        if lod < PLAIN_LOD:
             self._paint_bar(painter, self._rect)
             if marks:
                 painter.setPen(QPen(state_color(JobState.FAILED.value), 6))

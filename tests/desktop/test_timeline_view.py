@@ -47,9 +47,10 @@ def test_timeline_highlights_the_chain_that_decided_the_end_and_selects_on_click
             await wait_finished(api, flow.id)
             await until(lambda: window.flow_list.select_flow(flow.id), "flow row")
             timeline = window.timeline
+            await until(lambda: window.tree.root_id == flow.root_job_id, "flow shown")
+            assert timeline.rows == ()  # not computed while another tab is in front
+            window.show_view("timeline")  # computed in a worker thread once shown
             await until(lambda: len(timeline.row_of) == 5, "five bars")
-            window.show_view("timeline")
-            timeline.recompute()  # the finished flow, as loaded
             assert timeline.critical == [flow.root_job_id, "a", "a2"]
             bars = {r.job_id: r for r in timeline.rows if isinstance(r, Bar)}
             assert all(b.start is not None and b.end is not None for b in bars.values())
