@@ -29,6 +29,7 @@ from desktop.bulk import BulkAction, BulkOutcome, run_bulk
 from desktop.client.errors import ClientError
 from desktop.client.rest import JSON, RestClient
 from desktop.client.ws import LinkState, LinkStatus, LiveClient
+from desktop.gc_policy import freeze_long_lived
 from desktop.models.flow_list import FlowListModel
 from desktop.models.overview import QueueCountsModel, TaskStatsModel, WorkersModel
 from desktop.state import (
@@ -152,9 +153,14 @@ class Controller(QObject):
         jobs = await self.rest.flow_tree(flow_id)
         if self.current_flow != flow_id:
             return  # the user moved on while we were loading
-        self._dispatch(self.state.load_jobs(flow_id, jobs))
         if flow.id not in self.state.flows:
             self.state.load_flows([flow])
+        self.show_jobs(flow_id, jobs)
+
+    def show_jobs(self, flow_id: str, jobs: Sequence[FlowJobResponse]) -> None:
+        """A snapshot of the selected flow's jobs: to the state, then to the views."""
+        self._dispatch(self.state.load_jobs(flow_id, jobs))
+        freeze_long_lived()  # see desktop.gc_policy: no full GC pass over these records
 
     async def load_job(self, job_id: str) -> JobDetail:
         """Load a job's details; only the latest request's answer is shown.

@@ -19,13 +19,16 @@ Nothing here imports Qt or does I/O, so it is tested with plain tables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from typing import TypeVar
 
 from backend.schemas import FlowJobResponse, JobState
+
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1 << 17)
@@ -90,14 +93,33 @@ def _depths(root: str, jobs: Mapping[str, FlowJobResponse]) -> dict[str, int]:
     return depth
 
 
+def _run(steps: Generator[None, None, T]) -> T:
+    """Drive a computation written as steps to its end, at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+
 def bars(root: str, jobs: Mapping[str, FlowJobResponse], now: int) -> list[Bar]:
-    """Every job of the tree under ``root`` as a bar, in pre-order."""
+    """Every job of the tree under ``root`` as a bar, shallow first."""
+    return _run(_bar_steps(root, jobs, now, chunk=1 << 62))
+
+
+def _bar_steps(
+    root: str, jobs: Mapping[str, FlowJobResponse], now: int, chunk: int
+) -> Generator[None, None, list[Bar]]:
     if root not in jobs:
         return []
     depth = _depths(root, jobs)
+    yield
     finished = {j: millis(job.finished_at) for j, job in jobs.items()}
-    out = []
-    for job_id, d in sorted(depth.items(), key=lambda kv: kv[1]):
+    yield
+    out: list[Bar] = []
+    for i, (job_id, d) in enumerate(sorted(depth.items(), key=lambda kv: kv[1])):
+        if i % chunk == chunk - 1:
+            yield
         job = jobs[job_id]
         start = millis(job.started_at)
         end = finished[job_id] if job.status.finished else (now if start is not None else None)
@@ -169,17 +191,34 @@ class Timeline:
 EMPTY = Timeline((), {}, (), None, False)
 
 
+CHUNK = 2000  # jobs per step of compute_steps: a few milliseconds each
+
+
 def compute(root: str, jobs: Mapping[str, FlowJobResponse], by: LaneBy, now: int) -> Timeline:
     """The whole timeline of the tree under ``root`` at ``now``."""
-    all_bars = bars(root, jobs, now)
+    return _run(compute_steps(root, jobs, by, now))
+
+
+def compute_steps(
+    root: str, jobs: Mapping[str, FlowJobResponse], by: LaneBy, now: int, chunk: int = CHUNK
+) -> Generator[None, None, Timeline]:
+    """:func:`compute` in steps of about ``chunk`` jobs: a caller on an event loop
+    can let other work run between two steps (``next()`` until ``StopIteration``,
+    whose value is the timeline)."""
+    all_bars = yield from _bar_steps(root, jobs, now, chunk)
     rows: list[Bar | str] = []
     for lane in lanes(all_bars, by):
         rows.append(f"{lane.label}  ({len(lane.bars)})")
         rows.extend(lane.bars)
+    yield
+    row_of = {r.job_id: i for i, r in enumerate(rows) if isinstance(r, Bar)}
+    yield
+    critical = tuple(critical_path(root, jobs, now))
+    yield
     return Timeline(
         rows=tuple(rows),
-        row_of={r.job_id: i for i, r in enumerate(rows) if isinstance(r, Bar)},
-        critical=tuple(critical_path(root, jobs, now)),
+        row_of=row_of,
+        critical=critical,
         window=span(all_bars),
         running=any(b.start is not None and not b.status.finished for b in all_bars),
     )

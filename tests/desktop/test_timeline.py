@@ -6,7 +6,16 @@ import pytest
 from jobkit import make_job
 
 from backend.schemas import FlowJobResponse, JobState
-from desktop.timeline import LaneBy, bars, critical_path, lanes, millis, span
+from desktop.timeline import (
+    LaneBy,
+    bars,
+    compute,
+    compute_steps,
+    critical_path,
+    lanes,
+    millis,
+    span,
+)
 
 DONE = JobState.COMPLETED
 T0 = millis("2026-01-01T00:00:00.000+00:00")
@@ -89,3 +98,26 @@ def test_lanes_by_depth_and_by_queue_order_bars_by_start() -> None:
     by_queue = lanes(bars("r", KNOWN, NOW), LaneBy.QUEUE)
     assert [lane.label for lane in by_queue] == ["jobQueue"]
     assert len(by_queue[0].bars) == 7
+
+
+def test_the_stepped_computation_gives_the_same_timeline_and_yields_between_chunks() -> None:
+    jobs = {
+        "r": make_job("r", None, [f"l{i}" for i in range(50)], status=JobState.ACTIVE, started=9)
+    }
+    for i in range(50):
+        jobs[f"l{i}"] = make_job(f"l{i}", "r", status=DONE, started=i / 10, finished=i / 10 + 1)
+    steps = compute_steps("r", jobs, LaneBy.DEPTH, NOW, chunk=10)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+            pauses += 1
+        except StopIteration as done:
+            stepped = done.value
+            break
+    assert pauses >= 5  # 51 bars in chunks of 10, and the stages after them
+    assert stepped == compute("r", jobs, LaneBy.DEPTH, NOW)
+    assert stepped.critical == ("r", "l49")
+    assert stepped.running
+    assert stepped.rows[0] == "depth 0  (1)"
+    assert stepped.row_of["l0"] == 3  # "depth 0", r, "depth 1", then l0 first by start
