@@ -8,9 +8,12 @@ updates and timeline recomputations trigger every few seconds: measured in
 stall the event loop for up to 340 ms. ``gc.freeze()`` moves the objects
 alive right after a load into the permanent generation, which full passes
 skip. They are still freed by reference counting when the window drops
-them (the records hold no reference cycles), so nothing is kept longer;
-only a cycle created among them before the freeze would wait for the
-process to end.
+them (the records hold no reference cycles), so nothing is kept longer.
+A full collection runs first, so no cyclic garbage is frozen with them;
+it costs one pass at a moment the window is busy anyway (a flow was just
+loaded), and later passes skip what was frozen. Freezing is done only at
+such loads, never periodically: what is frozen is never collected again,
+so freezing often would keep every short-lived cycle alive.
 """
 
 from __future__ import annotations
@@ -20,4 +23,5 @@ import gc
 
 def freeze_long_lived() -> None:
     """Exempt everything alive now from future full collections (call after a big load)."""
+    gc.collect()
     gc.freeze()

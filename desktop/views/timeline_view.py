@@ -50,7 +50,6 @@ from PySide6.QtWidgets import (
 )
 
 from backend.schemas import FlowJobResponse
-from desktop.gc_policy import freeze_long_lived
 from desktop.theme import STATE_LABELS, state_color
 from desktop.timeline import EMPTY, Bar, LaneBy, Timeline, compute, compute_steps, duration_text
 
@@ -164,7 +163,6 @@ class TimelineView(QAbstractScrollArea):
 
     def _show(self, data: Timeline) -> None:
         self.data = data
-        freeze_long_lived()  # 20,000 bars live until the next result: see desktop.gc_policy
         self._critical_set = set(data.critical)
         self._update_scrollbars()
         self.viewport().update()
