@@ -145,7 +145,7 @@ async def screenshot(window: MainWindow, args: argparse.Namespace) -> None:
     if args.demo:
         await run_demo_to_end(window)
     elif args.flow:
-        window.right.setSizes([640, 120])  # the picture is of the flow, not of one job
+        window.right.setSizes([1, 0])  # the picture is of the flow: the details fold away
         await open_flow(window, args.flow, args.view)
         await asyncio.sleep(0.5)  # let the views settle at their final size
     else:

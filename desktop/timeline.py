@@ -20,6 +20,7 @@ Nothing here imports Qt or does I/O, so it is tested with plain tables.
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -135,15 +136,22 @@ def _bar_steps(
     return out
 
 
-def lanes(all_bars: Sequence[Bar], by: LaneBy) -> list[Lane]:
-    """Bars grouped by depth (shallow first) or queue (by name), by start in a lane."""
+def lanes(all_bars: Sequence[Bar], by: LaneBy, first: AbstractSet[str] = frozenset()) -> list[Lane]:
+    """Bars grouped by depth (shallow first) or queue (by name), by start in a lane.
+
+    Bars of jobs in ``first`` (the critical path) lead their lane, so the
+    chain that decided the end is in view without scrolling.
+    """
     grouped: dict[str | int, list[Bar]] = {}
     for bar in all_bars:
         grouped.setdefault(bar.depth if by is LaneBy.DEPTH else bar.queue, []).append(bar)
     never = 2**63
     out = []
     for key in sorted(grouped, key=lambda k: (isinstance(k, str), k)):
-        ordered = sorted(grouped[key], key=lambda b: b.start if b.start is not None else never)
+        ordered = sorted(
+            grouped[key],
+            key=lambda b: (b.job_id not in first, b.start if b.start is not None else never),
+        )
         label = f"depth {key}" if by is LaneBy.DEPTH else str(key)
         out.append(Lane(label, tuple(ordered)))
     return out
@@ -206,14 +214,14 @@ def compute_steps(
     can let other work run between two steps (``next()`` until ``StopIteration``,
     whose value is the timeline)."""
     all_bars = yield from _bar_steps(root, jobs, now, chunk)
+    critical = tuple(critical_path(root, jobs, now))
+    yield
     rows: list[Bar | str] = []
-    for lane in lanes(all_bars, by):
+    for lane in lanes(all_bars, by, first=frozenset(critical)):
         rows.append(f"{lane.label}  ({len(lane.bars)})")
         rows.extend(lane.bars)
     yield
     row_of = {r.job_id: i for i, r in enumerate(rows) if isinstance(r, Bar)}
-    yield
-    critical = tuple(critical_path(root, jobs, now))
     yield
     return Timeline(
         rows=tuple(rows),

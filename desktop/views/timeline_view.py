@@ -58,6 +58,7 @@ AXIS = 22  # the time axis above the rows
 LABEL = 170  # the job names' column
 REFRESH_MS = 1000
 MAX_ZOOM = 10_000.0
+CRITICAL_COLOR = QColor("#1b1b1b")  # the critical path's outline and stripe
 
 
 def now_ms() -> int:
@@ -309,6 +310,8 @@ class TimelineView(QAbstractScrollArea):
                 QRectF(0, y, width, ROW), palette.color(QPalette.ColorRole.Highlight).lighter(170)
             )
         critical = row.job_id in self._critical_set
+        if critical:  # a stripe down the names: the chain reads at a glance
+            painter.fillRect(QRectF(2, y + 1, 5, ROW - 2), CRITICAL_COLOR)
         font = QFont(self.font())
         font.setBold(critical)
         painter.setFont(font)
@@ -326,8 +329,8 @@ class TimelineView(QAbstractScrollArea):
             rect = QRectF(x0, y + 2, max(2.0, x1 - x0), ROW - 4)
             painter.fillRect(rect, state_color(row.status.value))
             if critical:
-                painter.setPen(QPen(QColor("#1b1b1b"), 2))
-                painter.drawRect(rect)
+                painter.setPen(QPen(CRITICAL_COLOR, 2))
+                painter.drawRect(rect.adjusted(-1, -1, 1, 1))
         painter.setClipping(False)
 
     def _paint_axis(self, painter: QPainter, palette: QPalette) -> None:

@@ -120,4 +120,5 @@ def test_the_stepped_computation_gives_the_same_timeline_and_yields_between_chun
     assert stepped.critical == ("r", "l49")
     assert stepped.running
     assert stepped.rows[0] == "depth 0  (1)"
-    assert stepped.row_of["l0"] == 3  # "depth 0", r, "depth 1", then l0 first by start
+    assert stepped.row_of["l49"] == 3  # "depth 0", r, "depth 1", then the critical path
+    assert stepped.row_of["l0"] == 4  # then by start
