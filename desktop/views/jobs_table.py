@@ -51,6 +51,7 @@ class JobsTablePanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(JobColumn.NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(JobColumn.STATE, QHeaderView.ResizeMode.ResizeToContents)
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.state)
