@@ -2,7 +2,9 @@
 
 It forwards intent only: ``jobSelected`` when a row is chosen. The main
 window shares the selection with the tree (a job chosen here is revealed
-and centred there, and the other way round) through ``select_job``.
+and centred there, and the other way round) through ``select_job``. While
+the table is shown, rows that live updates moved out of their sort or
+filter are put back in place once every ``REORDER_MS``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from backend.schemas import JobState
-from desktop.models.jobs_table import JOB_ID_ROLE, JobColumn, JobsFilter, JobsTableModel
+from desktop.models.jobs_table import JOB_ID_ROLE, JobColumn, JobsTableModel
 from desktop.theme import STATE_LABELS
+
+REORDER_MS = 1000
 
 
 class JobsTablePanel(QWidget):
@@ -30,8 +34,6 @@ class JobsTablePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = JobsTableModel(self)
-        self.proxy = JobsFilter(self)
-        self.proxy.setSourceModel(self.model)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Filter jobs by name, queue or id…")
         self.search.setClearButtonEnabled(True)
@@ -40,7 +42,7 @@ class JobsTablePanel(QWidget):
         for state in JobState:
             self.state.addItem(STATE_LABELS.get(state.value, state.value), state)
         self.table = QTableView()
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(
             -1, Qt.SortOrder.AscendingOrder
@@ -64,9 +66,16 @@ class JobsTablePanel(QWidget):
         self.search.textChanged.connect(lambda _text: self._debounce.start())
         self.state.currentIndexChanged.connect(lambda _i: self._apply_filter())
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
+        self._reorder = QTimer(self, interval=REORDER_MS)
+        self._reorder.timeout.connect(self._reorder_if_shown)
+        self._reorder.start()
+
+    def _reorder_if_shown(self) -> None:
+        if self.isVisible():
+            self.model.refresh_order()
 
     def _apply_filter(self) -> None:
-        self.proxy.set_filter(self.state.currentData(), self.search.text())
+        self.model.set_filter(self.state.currentData(), self.search.text())
 
     def selected_job(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()
@@ -76,13 +85,11 @@ class JobsTablePanel(QWidget):
         """Select and scroll to a job's row; False if the filter hides it."""
         if self.selected_job() == job_id:
             return True
-        source = self.model.row_of(job_id)
-        if source < 0:
+        row = self.model.row_of(job_id)
+        if row < 0:
             return False
-        index = self.proxy.mapFromSource(self.model.index(source, 0))
-        if not index.isValid():
-            return False
-        self.table.selectRow(index.row())
+        index = self.model.index(row, 0)
+        self.table.selectRow(row)
         self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
         return True
 

@@ -22,6 +22,7 @@ from test_window import window_on_real
 from backend.schemas import FlowResponse, JobState
 from desktop.client.rest import RestClient
 from desktop.grouping import group_id
+from desktop.models.jobs_table import JOB_ID_ROLE
 from desktop.views.main_window import MainWindow
 from desktop.widgets.group_item import GroupAction, GroupNodeItem
 
@@ -130,20 +131,19 @@ def test_jobs_table_filters_sorts_and_shares_the_selection_with_the_tree(
             )
             window.show_view("jobs")
             panel.state.setCurrentIndex(panel.state.findData(JobState.FAILED))
-            assert panel.proxy.rowCount() == FAILS
+            assert panel.model.rowCount() == FAILS
             qtbot.keyClicks(panel.search, "no-such-job")
-            await until(lambda: panel.proxy.rowCount() == 0, "text filter")
+            await until(lambda: panel.model.rowCount() == 0, "text filter")
             panel.search.clear()
             panel.state.setCurrentIndex(0)
-            await until(lambda: panel.proxy.rowCount() == 1 + ECHOES + FAILS, "filters cleared")
+            await until(lambda: panel.model.rowCount() == 1 + ECHOES + FAILS, "filters cleared")
             panel.table.sortByColumn(3, Qt.SortOrder.DescendingOrder)  # attempts
-            top = panel.proxy.index(0, 0).data(Qt.ItemDataRole.UserRole + 2)
+            top = panel.model.index(0, 0).data(JOB_ID_ROLE)
             assert window.tree.jobs[top].attempts_made == max(
                 j.attempts_made for j in window.tree.jobs.values()
             )
             leaf = next(j for j, job in window.tree.jobs.items() if job.name == "echo")
-            row = panel.proxy.mapFromSource(panel.model.index(panel.model.row_of(leaf), 0))
-            panel.table.selectRow(row.row())
+            panel.table.selectRow(panel.model.row_of(leaf))
             # The tree reveals the echo leaf in its group of 1,990 and selects it.
             assert window.tree.selected_job() == leaf
             grouping = window.tree.grouping
