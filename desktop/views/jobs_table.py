@@ -53,7 +53,8 @@ class JobsTablePanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(JobColumn.NAME, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(JobColumn.STATE, QHeaderView.ResizeMode.ResizeToContents)
+        # A fixed width: ResizeToContents measures rows again on every live update.
+        header.resizeSection(JobColumn.STATE, 170)
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.state)
