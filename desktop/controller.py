@@ -139,8 +139,10 @@ class Controller(QObject):
         self.state.load_flows(page.items)
         self.flows.append_page(page.items, page.next_cursor)
 
-    def set_filter(self, status: FlowStatus | None, search: str) -> None:
-        self.flows.set_filter(status, search)
+    def set_filter(
+        self, status: FlowStatus | None, search: str, created_since: str | None = None
+    ) -> None:
+        self.flows.set_filter(status, search, created_since)
         self.spawn(self.reload_flows())
 
     async def select_flow(self, flow_id: str) -> None:

@@ -1,7 +1,7 @@
 """The flow list panel: search box, status filter, the paged table and bulk actions.
 
 It forwards intent only: ``filterChanged`` when the user types or picks a
-status (debounced, so typing does not flood the server), ``flowSelected``
+status or a time range (debounced, so typing does not flood the server), ``flowSelected``
 when a row becomes the current one, ``bulkRequested`` when the user applies
 Retry failed, Cancel or Delete to the selected rows (several with Ctrl or
 Shift). Progress and the summary of a bulk action are shown under the table
@@ -11,6 +11,7 @@ Shift). Progress and the summary of a bulk action are shown under the table
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -33,10 +34,17 @@ from desktop.bulk import BulkAction, BulkOutcome
 from desktop.models.flow_list import Column, FlowListModel, FlowRole
 from desktop.widgets.progress_delegate import ProgressDelegate
 
+TIME_RANGES: tuple[tuple[str, int | None], ...] = (
+    ("Any time", None),
+    ("Last hour", 3600),
+    ("Last 24 hours", 24 * 3600),
+    ("Last 7 days", 7 * 24 * 3600),
+)
+
 
 class FlowListPanel(QWidget):
     flowSelected = Signal(str)
-    filterChanged = Signal(object, str)  # FlowStatus | None, search text
+    filterChanged = Signal(object, str, object)  # FlowStatus | None, search, since ISO | None
     bulkRequested = Signal(object, list)  # BulkAction, flow ids
 
     def __init__(self, model: FlowListModel, parent: QWidget | None = None) -> None:
@@ -49,6 +57,9 @@ class FlowListPanel(QWidget):
         self.status.addItem("All statuses", None)
         for status in FlowStatus:
             self.status.addItem(status.value, status)
+        self.since = QComboBox()
+        for label, seconds in TIME_RANGES:
+            self.since.addItem(label, seconds)
         self.table = QTableView()
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -62,6 +73,7 @@ class FlowListPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.status)
+        top.addWidget(self.since)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -71,6 +83,7 @@ class FlowListPanel(QWidget):
         self._debounce.timeout.connect(self._emit_filter)
         self.search.textChanged.connect(lambda _text: self._debounce.start())
         self.status.currentIndexChanged.connect(lambda _i: self._emit_filter())
+        self.since.currentIndexChanged.connect(lambda _i: self._emit_filter())
         selection = self.table.selectionModel()
         selection.selectionChanged.connect(self._on_selection)
         self._shown: str | None = None  # the flow last announced by flowSelected
@@ -160,7 +173,12 @@ class FlowListPanel(QWidget):
         return True
 
     def _emit_filter(self) -> None:
-        self.filterChanged.emit(self.status.currentData(), self.search.text().strip())
+        seconds = self.since.currentData()
+        since = None
+        if isinstance(seconds, int):
+            moment = datetime.now(UTC) - timedelta(seconds=seconds)
+            since = moment.isoformat(timespec="milliseconds")  # as the server writes times
+        self.filterChanged.emit(self.status.currentData(), self.search.text().strip(), since)
 
     def _on_selection(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         self._enable_bulk()
