@@ -70,6 +70,8 @@ class FlowListPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(Column.NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(Column.STATUS, QHeaderView.ResizeMode.ResizeToContents)
+        for column, width in ((Column.PROGRESS, 84), (Column.CREATED, 76), (Column.DURATION, 70)):
+            header.resizeSection(column, width)  # the name column keeps the rest
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.status)
