@@ -55,6 +55,7 @@ class JobNodeItem(QGraphicsItem):
         self.collapsed = False
         self.hidden_children = 0
         self._rect = QRectF(0, 0, width, height)
+        self._bounds = self._rect.adjusted(-2, -2, 2, 2)  # asked for on every paint and hit test
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setAcceptHoverEvents(False)
         self.setToolTip(f"{job.name} ({job.job_id})")
@@ -93,7 +94,7 @@ class JobNodeItem(QGraphicsItem):
         return self._fade_from is not None
 
     def boundingRect(self) -> QRectF:
-        return self._rect.adjusted(-2, -2, 2, 2)
+        return self._bounds
 
     def paint(
         self,
@@ -103,11 +104,11 @@ class JobNodeItem(QGraphicsItem):
     ) -> None:
         color = self.color()
         lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        palette = QApplication.palette()
-        if lod < PLAIN_LOD:
+        if lod < PLAIN_LOD:  # the fast path: at "fit" thousands of cards are painted
             painter.fillRect(self._rect, color)
             return
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        palette = QApplication.palette()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         border = palette.color(QPalette.ColorRole.Highlight) if selected else color
         painter.setPen(QPen(border, 3 if selected else 1.5))
