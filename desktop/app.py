@@ -37,7 +37,8 @@ from desktop.connection import (
 from desktop.controller import Controller
 from desktop.demo import run_demo_to_end
 from desktop.theme import icon
-from desktop.views.main_window import FLOW_VIEWS, MainWindow
+from desktop.views.flow_views import VIEWS as FLOW_VIEWS
+from desktop.views.main_window import MainWindow
 
 LAST_PROFILE_KEY = "connection/profile"  # QSettings: the profile used last, "" for embedded
 

@@ -1,9 +1,7 @@
 """The main window: flow list | the flow (tree, jobs, timeline) over job details, and more.
 
-The selected flow is shown three ways, as tabs: the tree, the jobs table and
-the timeline, with the stuck banner above them. A job selected in any of
-them is selected in the other two (the tree reveals it if a group hid it)
-and its details are loaded once.
+The selected flow is shown by :class:`FlowViews` (three tabs under the stuck
+banner, one shared selection); the window loads a selected job's details.
 
 It wires views to the controller and nothing else: views emit intents, the
 controller runs them as tasks, and its signals come back to the views.
@@ -25,8 +23,6 @@ from PySide6.QtWidgets import (
     QSplitter,
     QSystemTrayIcon,
     QTabWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
 from backend.schemas import FlowJobResponse, FlowResponse
@@ -40,13 +36,10 @@ from desktop.state import Alert
 from desktop.theme import icon
 from desktop.views.connect_dialog import ConnectDialog
 from desktop.views.flow_list import FlowListPanel
-from desktop.views.flow_tree import FlowTreeView
+from desktop.views.flow_views import FlowViews
 from desktop.views.job_details import JobDetailsPanel
-from desktop.views.jobs_table import JobsTablePanel
 from desktop.views.new_flow import NewFlowDialog, load_templates
 from desktop.views.queues_page import QueuesPage
-from desktop.views.timeline_view import TimelinePanel
-from desktop.widgets.stuck_banner import StuckBanner
 
 OVERVIEW_REFRESH_MS = 5000
 # First-run proportions for a 1280x800 window: a list wide enough for its
@@ -78,30 +71,16 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Flowdesk")
         self.setWindowIcon(icon("flowdesk"))
         self.flow_list = FlowListPanel(controller.flows)
-        self.tree = FlowTreeView()
-        self.jobs_panel = JobsTablePanel()
-        self.timeline_panel = TimelinePanel()
-        self.timeline = self.timeline_panel.view
-        self.banner = StuckBanner()
-        self.flow_views = QTabWidget()
-        for widget, title in zip(
-            (self.tree, self.jobs_panel, self.timeline_panel),
-            ("Tree", "Jobs", "Timeline"),
-            strict=True,
-        ):
-            self.flow_views.addTab(widget, title)
-        flow_area = QWidget()
-        area = QVBoxLayout(flow_area)
-        area.setContentsMargins(0, 0, 0, 0)
-        area.addWidget(self.banner)
-        area.addWidget(self.flow_views, 1)
-        self._syncing = False  # a selection being copied to the other views
+        self.flow_views = FlowViews()
+        views = self.flow_views  # the names tests and the app reach the views by:
+        self.tree, self.jobs_panel, self.banner = views.tree, views.jobs_panel, views.banner
+        self.timeline = views.timeline
         self.details = JobDetailsPanel()
         self.queues_page = QueuesPage(
             controller.queues, controller.workers, tasks=controller.task_stats
         )
         self.right = QSplitter(Qt.Orientation.Vertical)
-        self.right.addWidget(flow_area)
+        self.right.addWidget(self.flow_views)
         self.right.addWidget(self.details)
         self.right.setStretchFactor(0, 3)
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
@@ -192,11 +171,8 @@ class MainWindow(QMainWindow):
         self.flow_list.bulkRequested.connect(lambda action, ids: c.spawn(c.bulk(action, ids)))
         c.bulkProgress.connect(self.flow_list.bulk_progress)
         c.bulkFinished.connect(self.flow_list.bulk_finished)
-        self.tree.jobSelected.connect(self.select_job)
-        self.jobs_panel.jobSelected.connect(self.select_job)
-        self.timeline.jobSelected.connect(self.select_job)
-        self.banner.retryRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
-        self.banner.goToRequested.connect(self.go_to_job)
+        self.flow_views.jobSelected.connect(lambda jid: c.spawn(c.load_job(jid)))
+        self.flow_views.retryRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
         self.details.retryJobRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
         self.details.cancelFlowRequested.connect(lambda fid: c.spawn(c.cancel_flow(fid)))
         self.details.retryFlowRequested.connect(lambda fid: c.spawn(c.retry_flow(fid)))
@@ -218,50 +194,24 @@ class MainWindow(QMainWindow):
     # --- controller signals ----------------------------------------------------
 
     def _on_jobs_loaded(self, flow_id: str, root_id: str, jobs: dict[str, FlowJobResponse]) -> None:
-        self.tree.show_jobs(root_id, jobs)
-        self.jobs_panel.model.set_jobs(jobs.values())
-        self.timeline.show_jobs(root_id, self.tree.jobs)  # the tree keeps that dict current
-        self._show_stuck(self.controller.state.flows.get(flow_id))
+        self.flow_views.show_flow(root_id, jobs, self.controller.state.flows.get(flow_id))
         shown = self.details.job
         if shown is None or shown.flow_id != flow_id:
-            self.select_job(root_id)
+            self.flow_views.select_job(root_id)
 
     def _on_job_changed(self, job: FlowJobResponse) -> None:
-        self.tree.update_job(job)
-        self.jobs_panel.model.update_job(job)
-        self.timeline.mark_stale()
+        self.flow_views.update_job(job)
         self.details.update_job(job)
 
     def _on_flow_updated(self, flow: FlowResponse) -> None:
         self.details.refresh_actions()
         if flow.id == self.controller.current_flow:
-            self._show_stuck(flow)
-
-    def _show_stuck(self, flow: FlowResponse | None) -> None:
-        self.banner.show_flow(flow, self.tree.jobs.get)
-        self.tree.set_stuck(None if flow is None or flow.stuck is None else flow.stuck.job_id)
-
-    def select_job(self, job_id: str) -> None:
-        """Select a job in the tree, the jobs table and the timeline; load its details."""
-        if self._syncing:
-            return
-        self._syncing = True
-        try:
-            self.tree.select_job(job_id)
-            self.jobs_panel.select_job(job_id)
-            self.timeline.select_job(job_id)
-        finally:
-            self._syncing = False
-        self.controller.spawn(self.controller.load_job(job_id))
-
-    def go_to_job(self, job_id: str) -> None:
-        self.show_view("tree")
-        self.select_job(job_id)
+            self.flow_views.show_stuck(flow)
 
     def show_view(self, name: str) -> None:
         """Bring the tree, jobs or timeline tab of the selected flow to the front."""
         self.tabs.setCurrentIndex(0)
-        self.flow_views.setCurrentIndex(FLOW_VIEWS.index(name))
+        self.flow_views.show_view(name)
 
     def ask_group_threshold(self) -> None:
         value, ok = QInputDialog.getInt(
@@ -405,5 +355,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
         self._overview_timer.stop()
-        self.timeline.stop()
+        self.flow_views.stop()
         super().closeEvent(event)
