@@ -60,13 +60,12 @@ class Group:
     failed_only: bool = False  # "show failed": only the failed members (and pins)
     pinned: set[str] = field(default_factory=set)  # jobs the operator went to
 
-    @property
-    def hidden(self) -> int:
-        """Members not on screen now."""
-        return len(self.members) - len(self._visible_set())
+    position: dict[str, int] = field(default_factory=dict)  # member -> its index, when asked
 
-    def _visible_set(self) -> set[str]:
-        return set(self.pinned) | set(self.members[: self.shown])
+    def index_of(self, member: str) -> int:
+        if not self.position:
+            self.position = {m: i for i, m in enumerate(self.members)}
+        return self.position[member]
 
     def summary(self) -> str:
         """``300 x sleep · 290 completed · 8 active · 2 failed`` (states by count)."""
@@ -168,12 +167,14 @@ class Grouping:
         return order if order is not None else self._kids(node)
 
     def visible_members(self, group: Group) -> list[str]:
+        """The members on screen, in request order (asked on every paint of the card)."""
         if group.failed_only:
             wanted = {m for m in group.members if self.jobs[m].status is JobState.FAILED}
             wanted |= group.pinned
-        else:
-            wanted = group._visible_set()
-        return [m for m in group.members if m in wanted]
+            return [m for m in group.members if m in wanted]
+        head = group.members[: group.shown]
+        beyond = [m for m in group.pinned if group.index_of(m) >= group.shown]
+        return head + sorted(beyond, key=group.index_of)
 
     # --- what the operator asks ------------------------------------------------
 
