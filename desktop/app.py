@@ -66,12 +66,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--view",
         choices=FLOW_VIEWS,
-        default=FLOW_VIEWS[0],
-        help="with --flow: show the flow as its tree, jobs table or timeline",
+        help="with --flow: show the flow as its tree (the default), jobs table or timeline",
     )
     args = parser.parse_args(argv)
     if args.flow and args.demo:
         parser.error("choose one of --flow and --demo")
+    if args.view and not args.flow:
+        parser.error("--view is used with --flow")
+    args.view = args.view or FLOW_VIEWS[0]
     if args.remote and not args.token:
         parser.error("--remote needs --token")
     if args.demo and not args.screenshot:

@@ -14,9 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtGui import QImage
 from realserver import RealServer, real_server, wait_finished
 
+from desktop.app import parse_args
 from desktop.client.rest import RestClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,3 +111,16 @@ def test_flow_and_view_screenshots_show_that_flow_in_each_view(tmp_path: Path) -
             assert "cannot show flow no-such-flow" in err
 
     asyncio.run(scenario())
+
+
+def test_flow_view_arguments() -> None:
+    args = parse_args(["--flow", "f1"])
+    assert (args.flow, args.view) == ("f1", "tree")
+    assert parse_args(["--flow", "f1", "--view", "timeline"]).view == "timeline"
+    for wrong in (
+        ["--view", "jobs"],
+        ["--flow", "f1", "--view", "gantt"],
+        ["--flow", "f", "--demo"],
+    ):
+        with pytest.raises(SystemExit):
+            parse_args(wrong)
