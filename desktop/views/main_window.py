@@ -36,7 +36,7 @@ from desktop.state import Alert
 from desktop.theme import icon
 from desktop.views.connect_dialog import ConnectDialog
 from desktop.views.flow_list import FlowListPanel
-from desktop.views.flow_views import FlowViews
+from desktop.views.flow_views import VIEWS, FlowViews
 from desktop.views.job_details import JobDetailsPanel
 from desktop.views.new_flow import NewFlowDialog, load_templates
 from desktop.views.queues_page import QueuesPage
@@ -147,6 +147,12 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.refresh_action, self.find_action])
         view_menu.addSeparator()
         view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
+        view_menu.addSeparator()
+        self.view_actions = {
+            name: self._action(f"Flow as {name}", lambda _c=False, n=name: self.show_view(n), key)
+            for name, key in zip(VIEWS, ("Alt+1", "Alt+2", "Alt+3"), strict=True)
+        }
+        view_menu.addActions(list(self.view_actions.values()))
         settings_menu = menu.addMenu("&Settings")
         settings_menu.addActions([self.notify_action, self.notify_done_action])
         settings_menu.addAction(self.group_action)

@@ -91,3 +91,5 @@ def test_group_threshold_comes_from_the_settings_and_regroups_the_shown_flow(
     window.tree.set_grouping(12)
     assert window.tree.groups == {}
     assert set(window.tree.nodes) == set(jobs)
+    window.view_actions["timeline"].trigger()  # View > Flow as timeline (Alt+3)
+    assert window.flow_views.tabs.currentWidget() is window.flow_views.timeline_panel
