@@ -344,6 +344,9 @@ async def bench_window(
     recompute = timed(window.timeline.recompute)
     print(f"  timeline recompute: {recompute:8.1f} ms; first paint {timed(window.grab):.1f} ms")
     print(f"  memory held:        {rss_mb() - before:8.1f} MB (resident set growth)")
+    window.show_view("tree")
+    idle_worst, idle_median = await monitor.measure(2.0)
+    print(f"  idle, same window:  worst gap {idle_worst:6.1f} ms, median {idle_median:.1f} ms")
     rng = random.Random(2)
     seq = 0
     for view in ("tree", "timeline"):
