@@ -36,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -61,6 +61,7 @@ from desktop.controller import Controller
 from desktop.layout import layout
 from desktop.models.flow_list import FlowListModel
 from desktop.state import FlowAdded, FlowChanged, FlowdeskState
+from desktop.timeline import LaneBy, compute_steps
 from desktop.views.flow_tree import FlowTreeView
 from desktop.views.main_window import MainWindow
 
@@ -297,6 +298,19 @@ def bench_flow_list(loaded: int = 20_000, ops: int = 1_000) -> None:
     print(f"  live update:       {updates / ops * 1e6:8.1f} us per changed flow (after inserts)")
 
 
+def longest_step(steps: Generator[None, None, object]) -> tuple[float, int]:
+    """The longest single step of a stepped computation (ms), and how many there were."""
+    longest, count = 0.0, 0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            next(steps)
+        except StopIteration:
+            return max(longest, (time.perf_counter() - t0) * 1000), count + 1
+        longest = max(longest, (time.perf_counter() - t0) * 1000)
+        count += 1
+
+
 def timed(action: Callable[[], object]) -> float:
     """Milliseconds ``action`` took."""
     t0 = time.perf_counter()
@@ -343,6 +357,10 @@ async def bench_window(
     window.show_view("timeline")
     recompute = timed(window.timeline.recompute)
     print(f"  timeline recompute: {recompute:8.1f} ms; first paint {timed(window.grab):.1f} ms")
+    longest, count = longest_step(
+        compute_steps("j0", controller.state.jobs["bench"], LaneBy.DEPTH, 0)
+    )
+    print(f"  timeline in steps:  longest {longest:6.1f} ms of {count} (the loop runs between)")
     print(f"  memory held:        {rss_mb() - before:8.1f} MB (resident set growth)")
     window.show_view("tree")
     idle_worst, idle_median = await monitor.measure(2.0)
