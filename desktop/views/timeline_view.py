@@ -169,8 +169,11 @@ class TimelineView(QAbstractScrollArea):
         self.viewport().update()
 
     def _refresh_if_stale(self) -> None:
-        # Running bars grow with the clock, so a running flow is always stale.
-        if (self._stale or self.data.running) and self.isVisible():
+        # Running bars grow with the clock, so a running flow is always stale. A
+        # computation still under way (a slow machine) finishes first: restarting
+        # it every tick would never show anything.
+        busy = self._computing is not None and not self._computing.done()
+        if (self._stale or self.data.running) and self.isVisible() and not busy:
             self.refresh()
 
     def stop(self) -> None:
