@@ -209,7 +209,12 @@ class Controller(QObject):
 
     async def bulk(self, action: BulkAction, flow_ids: Sequence[str]) -> BulkOutcome:
         """One action on many flows; progress and the outcome come back as signals."""
-        outcome = await run_bulk(self.rest, action, flow_ids, self.bulkProgress.emit)
+        try:
+            outcome = await run_bulk(self.rest, action, flow_ids, self.bulkProgress.emit)
+        except Exception as exc:  # a bug, not a refusal: still end the progress shown
+            reason = f"internal error: {exc!r}"
+            self.bulkFinished.emit(BulkOutcome(action, failed=dict.fromkeys(flow_ids, reason)))
+            raise
         self.bulkFinished.emit(outcome)
         return outcome
 
