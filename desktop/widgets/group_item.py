@@ -153,7 +153,7 @@ class GroupNodeItem(QGraphicsItem):
         painter.setBrush(QBrush(palette.color(QPalette.ColorRole.AlternateBase)))
         painter.drawRoundedRect(self._rect, 8, 8)
         x, w = self._rect.x() + 14, self._rect.width() - 24
-        font = QFont(painter.font())
+        font = QFont(QApplication.font())  # not the painter's: the view does not reset it
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(palette.color(QPalette.ColorRole.Text))

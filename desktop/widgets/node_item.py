@@ -124,7 +124,7 @@ class JobNodeItem(QGraphicsItem):
         job = self.job
         text_color = palette.color(QPalette.ColorRole.Text)
         x, w = self._rect.x() + 14, self._rect.width() - 20
-        font = QFont(painter.font())
+        font = QFont(QApplication.font())  # not the painter's: the view does not reset it
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(text_color)
