@@ -330,7 +330,7 @@ class TimelineView(QAbstractScrollArea):
         if row.start is not None and row.end is not None:
             x0, x1 = self.x_of(row.start), self.x_of(row.end)
             rect = QRectF(x0, y + 2, max(2.0, x1 - x0), ROW - 4)
-            painter.fillRect(rect, state_color(row.status.value))
+            painter.fillRect(rect, state_color(row.status))
             if critical:
                 painter.setPen(QPen(CRITICAL_COLOR, 2))
                 painter.drawRect(rect.adjusted(-1, -1, 1, 1))
@@ -375,7 +375,7 @@ class TimelineView(QAbstractScrollArea):
 
 
 def tooltip(bar: Bar, critical: bool) -> str:
-    lines = [f"{bar.name} ({bar.job_id})", STATE_LABELS.get(bar.status.value, bar.status.value)]
+    lines = [f"{bar.name} ({bar.job_id})", STATE_LABELS.get(bar.status, bar.status)]
     if bar.ready is not None and bar.start is not None:
         lines.append(f"waited {duration_text(bar.start - bar.ready) or '0 ms'}")
     if bar.start is not None and bar.end is not None:
