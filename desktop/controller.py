@@ -47,6 +47,7 @@ from desktop.throughput import Throughput
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 200
+FREEZE_MIN_JOBS = 1000  # smaller flows are not worth a full collection at load
 STATS_WINDOW = 3600  # seconds: the queues page's per-task figures cover the last hour
 
 
@@ -162,7 +163,8 @@ class Controller(QObject):
     def show_jobs(self, flow_id: str, jobs: Sequence[FlowJobResponse]) -> None:
         """A snapshot of the selected flow's jobs: to the state, then to the views."""
         self._dispatch(self.state.load_jobs(flow_id, jobs))
-        freeze_long_lived()  # see desktop.gc_policy: no full GC pass over these records
+        if len(jobs) >= FREEZE_MIN_JOBS:
+            freeze_long_lived()  # see desktop.gc_policy: no full GC pass over these records
 
     async def load_job(self, job_id: str) -> JobDetail:
         """Load a job's details; only the latest request's answer is shown.

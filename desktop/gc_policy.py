@@ -11,7 +11,8 @@ skip. They are still freed by reference counting when the window drops
 them (the records hold no reference cycles), so nothing is kept longer.
 A full collection runs first, so no cyclic garbage is frozen with them;
 it costs one pass at a moment the window is busy anyway (a flow was just
-loaded), and later passes skip what was frozen. Freezing is done only at
+loaded; the controller does it only for flows of 1,000 jobs or more), and
+later passes skip what was frozen. Freezing is done only at
 such loads, never periodically: what is frozen is never collected again,
 so freezing often would keep every short-lived cycle alive.
 """
