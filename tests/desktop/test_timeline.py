@@ -12,10 +12,12 @@ from desktop.timeline import (
     compute,
     compute_steps,
     critical_path,
+    duration_text,
     lanes,
     millis,
     span,
 )
+from desktop.views.timeline_view import tooltip
 
 DONE = JobState.COMPLETED
 T0 = millis("2026-01-01T00:00:00.000+00:00")
@@ -122,3 +124,29 @@ def test_the_stepped_computation_gives_the_same_timeline_and_yields_between_chun
     assert stepped.rows[0] == "depth 0  (1)"
     assert stepped.row_of["l49"] == 3  # "depth 0", r, "depth 1", then the critical path
     assert stepped.row_of["l0"] == 4  # then by start
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (-1, ""),
+        (0, "0 ms"),
+        (999, "999 ms"),
+        (1000, "1.00 s"),
+        (59_990, "59.99 s"),
+        (187_000, "3 min 07 s"),
+    ],
+)
+def test_duration_text(ms: int, text: str) -> None:
+    assert duration_text(ms) == text
+
+
+def test_a_bar_tooltip_names_the_job_its_wait_run_and_the_critical_path() -> None:
+    bar = next(b for b in bars("r", KNOWN, NOW) if b.job_id == "a")
+    assert tooltip(bar, critical=True).splitlines() == [
+        "task-a (a)",
+        "completed",
+        "waited 1.00 s",
+        "ran 1.00 s",
+        "on the critical path",
+    ]
