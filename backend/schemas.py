@@ -42,6 +42,7 @@ from backend.domain.models import JobState as JobState  # noqa: PLC0414
 from backend.domain.search import BulkAction as BulkAction  # noqa: PLC0414
 from backend.domain.search import FlowFilter, JobFilter
 from backend.domain.search import FlowSort as FlowSort  # noqa: PLC0414
+from backend.domain.stats import TaskStats
 from backend.timeparse import MAX_EPOCH_MS, parse_time
 
 JsonValue = Any
@@ -757,6 +758,50 @@ class WorkerResponse(OutModel):
 
 class WorkerList(OutModel):
     items: list[WorkerResponse]
+
+
+MAX_STATS_WINDOW = 7 * 24 * 3600  # seconds: the event log's default retention
+
+
+class TaskStatsQuery(QueryModel):
+    """``GET /stats/tasks``."""
+
+    window: Annotated[int, Field(ge=1, le=MAX_STATS_WINDOW), Decimal] = Field(
+        default=3600,
+        description="seconds back from now: jobs that finished within them are counted "
+        "(at most 7 days, and never further back than the event log's retention)",
+    )
+
+
+class TaskStatsItem(OutModel):
+    """One task name's jobs that finished in the window."""
+
+    name: str = Field(description="the task name")
+    completed: int
+    failed: int = Field(description="jobs that finally failed (retries that recovered are not)")
+    failure_rate: float = Field(description="failed / (completed + failed)")
+    p50_ms: int | None = Field(
+        description="median run time (startedAt to finishedAt) in ms, nearest rank; "
+        "null when no finished job has both times"
+    )
+    p95_ms: int | None = Field(description="95th percentile run time in ms, nearest rank")
+
+    @classmethod
+    def of(cls, stats: TaskStats) -> TaskStatsItem:
+        return cls(
+            name=stats.name,
+            completed=stats.completed,
+            failed=stats.failed,
+            failure_rate=stats.failure_rate,
+            p50_ms=stats.p50_ms,
+            p95_ms=stats.p95_ms,
+        )
+
+
+class TaskStatsList(OutModel):
+    window: int = Field(description="the window in seconds, as asked")
+    since: Timestamp = Field(description="the window's start")
+    items: list[TaskStatsItem]
 
 
 # --- websocket messages (docs/websocket.md) --------------------------------------

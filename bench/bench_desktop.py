@@ -1,18 +1,29 @@
-"""Benchmark: the flow tree view with 5,000 and 20,000 jobs, offscreen.
+"""Benchmark: the flow views with 5,000 and 20,000 jobs, offscreen.
 
-For each size it prints the layout time (the pure function alone), the
-first paint time (building the scene and rendering the view to a pixmap),
-and the worst event-loop stall while 1,000 job updates per second are
-applied for 10 seconds through the same path the window uses
-(``FlowdeskState.apply`` then ``FlowTreeView.update_job``). The stall is the
-longest gap between ticks of a 5 ms QTimer on the qasync loop; the same
-measure on an idle loop, in the same run, is printed as the baseline.
+Two shapes: a *mixed* tree (random, at most 8 children a parent, a few
+hundred deep) and a *wide* flow (one root over 20,000 leaves of five task
+names, which the tree shows as group nodes). For each it prints the layout
+time (the pure function alone), the first paint time (building the scene
+and rendering the view to a pixmap), and the worst event-loop stall while
+1,000 job updates per second are applied for 10 seconds through the same
+path the window uses (``FlowdeskState.apply`` then ``FlowTreeView.update_job``).
+The stall is the longest gap between ticks of a 5 ms QTimer on the qasync
+loop; the same measure on an idle loop, in the same run, is printed as the
+baseline.
+
+``--window`` runs the whole main window instead (tree with groups, jobs
+table, timeline, details; as ``MainWindow`` wires them, with no server):
+first paint of each view, the timeline's recomputation, the worst stall
+under 1,000 updates/s with the window's own slot, and the memory the
+window holds for the flow (resident set growth, from ``/proc/self/statm``).
+For the wide flow the same figures with grouping off (every leaf a card)
+are the baseline measured in the same run.
 
 It also times the flow list model with 20,000 loaded flows: live inserts
 of new flows (binary search for the row) and live updates of random rows
 (row lookup through the model's index), per operation.
 
-Run: ``QT_QPA_PLATFORM=offscreen python bench/bench_desktop.py [--seconds 10]``
+Run: ``QT_QPA_PLATFORM=offscreen python bench/bench_desktop.py [--seconds 10] [--window]``
 """
 
 from __future__ import annotations
@@ -23,13 +34,15 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Generator
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import qasync
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from backend.schemas import (
     EventMessage,
@@ -44,10 +57,13 @@ from backend.schemas import (
 )
 from desktop.client.wire import parse_frame
 from desktop.compat import protect_none
+from desktop.controller import Controller
 from desktop.layout import layout
 from desktop.models.flow_list import FlowListModel
 from desktop.state import FlowAdded, FlowChanged, FlowdeskState
+from desktop.timeline import LaneBy, compute_steps
 from desktop.views.flow_tree import FlowTreeView
+from desktop.views.main_window import MainWindow
 
 STAMP = "2026-01-01T00:00:00.000+00:00"
 
@@ -84,6 +100,60 @@ def make_tree(n: int, seed: int = 1) -> dict[str, FlowJobResponse]:
         )
     print(f"  tree: {n} jobs, depth {max(depth.values())}")
     return jobs
+
+
+def make_wide(n: int, seed: int = 1) -> dict[str, FlowJobResponse]:
+    """One root over ``n - 1`` leaves of five task names (the tree shows five groups)."""
+    rng = random.Random(seed)
+    names = ["sleep", "echo", "http", "resize", "fail"]
+    leaves = [f"j{i}" for i in range(1, n)]
+    jobs = {
+        "j0": FlowJobResponse(
+            job_id="j0",
+            flow_id="bench",
+            parent_id=None,
+            name="sum",
+            queue_name="jobQueue",
+            status=JobState.WAITING_CHILDREN,
+            children=leaves,
+            attempts_made=0,
+            created_at=STAMP,
+            updated_at=STAMP,
+            opts={"attempts": 3},
+        )
+    }
+    for jid in leaves:
+        jobs[jid] = jobs["j0"].model_copy(
+            update={
+                "job_id": jid,
+                "parent_id": "j0",
+                "name": rng.choice(names),
+                "status": JobState.WAITING,
+                "children": [],
+            }
+        )
+    print(f"  wide flow: 1 root over {n - 1} leaves of {len(names)} task names")
+    return jobs
+
+
+def flow_of(jobs: dict[str, FlowJobResponse]) -> FlowResponse:
+    return FlowResponse(
+        id="bench",
+        name="bench",
+        status=FlowStatus.ACTIVE,
+        root_job_id="j0",
+        created_at=STAMP,
+        updated_at=STAMP,
+        counts={JobState.WAITING.value: len(jobs)},
+        total=len(jobs),
+    )
+
+
+def rss_mb() -> float:
+    """This process's resident set, in MB (Linux)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class TickMonitor:
@@ -193,7 +263,7 @@ async def bench_size(n: int, seconds: float, rate: int, monitor: TickMonitor) ->
     KEEP.append(view)  # deleting big scenes mid-loop is not what is measured
 
 
-KEEP: list[FlowTreeView] = []
+KEEP: list[QWidget] = []
 
 
 def flow_info(i: int, updated: int = 0) -> FlowResponse:
@@ -228,11 +298,118 @@ def bench_flow_list(loaded: int = 20_000, ops: int = 1_000) -> None:
     print(f"  live update:       {updates / ops * 1e6:8.1f} us per changed flow (after inserts)")
 
 
+def longest_step(steps: Generator[None, None, object]) -> tuple[float, int]:
+    """The longest single step of a stepped computation (ms), and how many there were."""
+    longest, count = 0.0, 0
+    while True:
+        t0 = time.perf_counter()
+        try:
+            next(steps)
+        except StopIteration:
+            return max(longest, (time.perf_counter() - t0) * 1000), count + 1
+        longest = max(longest, (time.perf_counter() - t0) * 1000)
+        count += 1
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Milliseconds ``action`` took."""
+    t0 = time.perf_counter()
+    action()
+    return (time.perf_counter() - t0) * 1000
+
+
+async def bench_window(
+    label: str,
+    jobs: dict[str, FlowJobResponse],
+    args: argparse.Namespace,
+    monitor: TickMonitor,
+    *,
+    threshold: int | None = None,
+) -> None:
+    """The main window on one flow: first paints, stalls under updates, memory."""
+    print(f"\n== window: {label} ({len(jobs)} jobs) ==")
+    scratch = tempfile.mkdtemp(prefix="bench-desktop-")
+    controller = Controller("http://127.0.0.1:9", "bench")  # never started: no server
+    settings = QSettings(os.path.join(scratch, "ui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(controller, "bench", settings)
+    window._overview_timer.stop()
+    if threshold is not None:
+        window.tree.set_grouping(threshold)
+    window.resize(1280, 800)
+    window.show()
+    await asyncio.sleep(0.2)
+    before = rss_mb()
+    controller.current_flow = "bench"
+    controller.state.track("bench")
+    controller.state.load_flows([flow_of(jobs)])
+    t0 = time.perf_counter()
+    controller.show_jobs("bench", list(jobs.values()))  # as after GET /flows/{id}/tree
+    built = time.perf_counter()
+    window.grab()
+    painted = time.perf_counter()
+    print(
+        f"  first paint, tree:  {(painted - t0) * 1000:8.1f} ms (views built "
+        f"{(built - t0) * 1000:.1f} ms + render {(painted - built) * 1000:.1f} ms; "
+        f"{len(window.tree.nodes)} cards, {len(window.tree.groups)} groups)"
+    )
+    window.show_view("jobs")
+    print(f"  first paint, jobs:  {timed(window.grab):8.1f} ms")
+    window.show_view("timeline")
+    recompute = timed(window.timeline.recompute)
+    print(f"  timeline recompute: {recompute:8.1f} ms; first paint {timed(window.grab):.1f} ms")
+    longest, count = longest_step(
+        compute_steps("j0", controller.state.jobs["bench"], LaneBy.DEPTH, 0)
+    )
+    print(f"  timeline in steps:  longest {longest:6.1f} ms of {count} (the loop runs between)")
+    print(f"  memory held:        {rss_mb() - before:8.1f} MB (resident set growth)")
+    window.show_view("tree")
+    await asyncio.sleep(1.5)  # the tab's first paint is not what is measured
+    idle_worst, idle_median = await monitor.measure(2.0)
+    print(f"  idle, same window:  worst gap {idle_worst:6.1f} ms, median {idle_median:.1f} ms")
+    rng = random.Random(2)
+    seq = 0
+    for view in ("tree", "timeline"):
+        window.show_view(view)
+        await asyncio.sleep(1.5)
+        applied = 0
+
+        async def feed() -> None:
+            nonlocal applied, seq
+            start = time.perf_counter()
+            while (now := time.perf_counter() - start) < args.seconds:
+                for _ in range(int(now * args.rate) - applied):
+                    seq += 1
+                    controller._on_message(update_message(jobs, seq, rng))
+                    applied += 1
+                await asyncio.sleep(0.01)
+
+        t0 = time.perf_counter()
+        (worst, median), _ = await asyncio.gather(monitor.measure(args.seconds), feed())
+        elapsed = time.perf_counter() - t0
+        print(
+            f"  updates, {view:8s}:  worst gap {worst:6.1f} ms, median {median:.1f} ms "
+            f"({applied / elapsed:.0f} updates/s)"
+        )
+    window.hide()
+    KEEP.append(window)
+
+
 async def main(args: argparse.Namespace) -> None:
     monitor = TickMonitor()
     print(f"updates: {args.rate}/s for {args.seconds:.0f} s; tick timer 5 ms")
     baseline, median = await monitor.measure(2.0)
     print(f"baseline (empty app, idle loop): worst gap {baseline:.1f} ms, median {median:.1f} ms")
+    if args.window:
+        await bench_window("wide flow, grouped", make_wide(20_000), args, monitor)
+        await bench_window(
+            "wide flow, grouping off (baseline)",
+            make_wide(20_000),
+            args,
+            monitor,
+            threshold=1_000_000,
+        )
+        await bench_window("mixed tree", make_tree(5_000), args, monitor)
+        return
     for n in args.sizes:
         await bench_size(n, args.seconds, args.rate, monitor)
     bench_flow_list()
@@ -243,6 +420,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--window", action="store_true", help="the whole window, wide and mixed")
     arguments = parser.parse_args()
     protect_none()
     app = QApplication([])

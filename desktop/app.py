@@ -24,6 +24,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
 from desktop import app_version
+from desktop.client.errors import ClientError
 from desktop.compat import protect_none
 from desktop.connection import (
     ConnectionError_,
@@ -36,6 +37,7 @@ from desktop.connection import (
 from desktop.controller import Controller
 from desktop.demo import run_demo_to_end
 from desktop.theme import icon
+from desktop.views.flow_views import VIEWS as FLOW_VIEWS
 from desktop.views.main_window import MainWindow
 
 LAST_PROFILE_KEY = "connection/profile"  # QSettings: the profile used last, "" for embedded
@@ -60,7 +62,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--demo", action="store_true", help="with --screenshot: run a demo flow to completion first"
     )
+    parser.add_argument("--flow", metavar="ID", help="select this flow once connected")
+    parser.add_argument(
+        "--view",
+        choices=FLOW_VIEWS,
+        help="with --flow: show the flow as its tree (the default), jobs table or timeline",
+    )
     args = parser.parse_args(argv)
+    if args.flow and args.demo:
+        parser.error("choose one of --flow and --demo")
+    if args.view and not args.flow:
+        parser.error("--view is used with --flow")
+    args.view = args.view or FLOW_VIEWS[0]
     if args.remote and not args.token:
         parser.error("--remote needs --token")
     if args.demo and not args.screenshot:
@@ -103,12 +116,45 @@ async def connect(target: Target, args: argparse.Namespace, scratch: Path) -> En
     return await start_embedded()
 
 
-async def screenshot(window: MainWindow, path: Path, demo: bool) -> None:
-    if demo:
+FLOW_TIMEOUT = 60.0  # --flow: at most this long for the flow's jobs to load
+
+
+async def open_flow(window: MainWindow, flow_id: str, view: str) -> None:
+    """Select ``flow_id`` and bring ``view`` to the front once its jobs are shown."""
+    controller = window.controller
+    try:
+        await controller.rest.get_flow(flow_id)
+    except ClientError as exc:
+        raise ConnectionError_(f"cannot show flow {flow_id}: {exc}") from exc
+    loaded = asyncio.Event()
+
+    def on_loaded(shown: str, _root: str, _jobs: object) -> None:
+        if shown == flow_id:  # the window's own slot, connected first, has drawn it
+            loaded.set()
+
+    controller.jobsLoaded.connect(on_loaded)
+    try:
+        window.show_flow(flow_id)
+        await asyncio.wait_for(loaded.wait(), FLOW_TIMEOUT)
+    except TimeoutError:
+        raise ConnectionError_(f"flow {flow_id} did not load within {FLOW_TIMEOUT:.0f} s") from None
+    finally:
+        controller.jobsLoaded.disconnect(on_loaded)
+    window.show_view(view)
+
+
+async def screenshot(window: MainWindow, args: argparse.Namespace) -> None:
+    path: Path = args.screenshot
+    if args.demo:
         await run_demo_to_end(window)
+    elif args.flow:
+        window.right.setSizes([1, 0])  # the picture is of the flow: the details fold away
+        await open_flow(window, args.flow, args.view)
+        await asyncio.sleep(0.5)  # let the views settle at their final size
     else:
         await asyncio.sleep(1.0)
     window.tree.fit()
+    window.timeline.recompute()
     await asyncio.sleep(0.3)  # let the last updates and fades paint
     path.parent.mkdir(parents=True, exist_ok=True)
     if not window.grab().save(str(path), "PNG"):
@@ -174,8 +220,10 @@ async def session(
     window.show()
     try:
         await controller.start()
+        if args.flow and args.screenshot is None:
+            controller.spawn(open_flow(window, args.flow, args.view))
         if args.screenshot is not None:
-            await screenshot(window, args.screenshot, args.demo)
+            await screenshot(window, args)
             finish(None)
             window.close()
         return await outcome

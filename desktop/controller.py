@@ -19,17 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
 from backend.schemas import EventMessage, FlowJobResponse, FlowResponse, FlowStatus, JobDetail
+from desktop.bulk import BulkAction, BulkOutcome, run_bulk
 from desktop.client.errors import ClientError
 from desktop.client.rest import JSON, RestClient
 from desktop.client.ws import LinkState, LinkStatus, LiveClient
+from desktop.gc_policy import freeze_long_lived
 from desktop.models.flow_list import FlowListModel
-from desktop.models.overview import QueueCountsModel, WorkersModel
+from desktop.models.overview import QueueCountsModel, TaskStatsModel, WorkersModel
 from desktop.state import (
     Change,
     FlowAdded,
@@ -45,6 +47,8 @@ from desktop.throughput import Throughput
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 200
+FREEZE_MIN_JOBS = 1000  # smaller flows are not worth a full collection at load
+STATS_WINDOW = 3600  # seconds: the queues page's per-task figures cover the last hour
 
 
 class Controller(QObject):
@@ -58,6 +62,8 @@ class Controller(QObject):
     alert = Signal(str, object)  # Alert value, FlowResponse
     failed = Signal(str)  # a human-readable error
     throughputChanged = Signal()
+    bulkProgress = Signal(int, int)  # flows finished, total
+    bulkFinished = Signal(object)  # BulkOutcome
 
     def __init__(self, url: str, token: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +84,7 @@ class Controller(QObject):
         self.flows = FlowListModel(self)
         self.queues = QueueCountsModel(self)
         self.workers = WorkersModel(self)
+        self.task_stats = TaskStatsModel(self)
         self.throughput = Throughput()
         self.current_flow: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -133,8 +140,10 @@ class Controller(QObject):
         self.state.load_flows(page.items)
         self.flows.append_page(page.items, page.next_cursor)
 
-    def set_filter(self, status: FlowStatus | None, search: str) -> None:
-        self.flows.set_filter(status, search)
+    def set_filter(
+        self, status: FlowStatus | None, search: str, created_since: str | None = None
+    ) -> None:
+        self.flows.set_filter(status, search, created_since)
         self.spawn(self.reload_flows())
 
     async def select_flow(self, flow_id: str) -> None:
@@ -147,9 +156,15 @@ class Controller(QObject):
         jobs = await self.rest.flow_tree(flow_id)
         if self.current_flow != flow_id:
             return  # the user moved on while we were loading
-        self._dispatch(self.state.load_jobs(flow_id, jobs))
         if flow.id not in self.state.flows:
             self.state.load_flows([flow])
+        self.show_jobs(flow_id, jobs)
+
+    def show_jobs(self, flow_id: str, jobs: Sequence[FlowJobResponse]) -> None:
+        """A snapshot of the selected flow's jobs: to the state, then to the views."""
+        self._dispatch(self.state.load_jobs(flow_id, jobs))
+        if len(jobs) >= FREEZE_MIN_JOBS:
+            freeze_long_lived()  # see desktop.gc_policy: no full GC pass over these records
 
     async def load_job(self, job_id: str) -> JobDetail:
         """Load a job's details; only the latest request's answer is shown.
@@ -164,9 +179,12 @@ class Controller(QObject):
         return detail
 
     async def refresh_overview(self) -> None:
-        queues, workers = await asyncio.gather(self.rest.queues(), self.rest.workers())
+        queues, workers, stats = await asyncio.gather(
+            self.rest.queues(), self.rest.workers(), self.rest.task_stats(STATS_WINDOW)
+        )
         self.queues.set_rows(queues)
         self.workers.set_rows(workers)
+        self.task_stats.set_rows(stats.items)
         self.workersChanged.emit(len(workers))
 
     async def reload_all(self) -> None:
@@ -190,6 +208,17 @@ class Controller(QObject):
 
     async def retry_flow(self, flow_id: str) -> None:
         await self.rest.retry_flow(flow_id)
+
+    async def bulk(self, action: BulkAction, flow_ids: Sequence[str]) -> BulkOutcome:
+        """One action on many flows; progress and the outcome come back as signals."""
+        try:
+            outcome = await run_bulk(self.rest, action, flow_ids, self.bulkProgress.emit)
+        except Exception as exc:  # a bug, not a refusal: still end the progress shown
+            reason = f"internal error: {exc!r}"
+            self.bulkFinished.emit(BulkOutcome(action, failed=dict.fromkeys(flow_ids, reason)))
+            raise
+        self.bulkFinished.emit(outcome)
+        return outcome
 
     # --- live ------------------------------------------------------------------
 

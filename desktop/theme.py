@@ -47,7 +47,10 @@ FAILED_TINT = QColor(224, 73, 62, 48)
 STUCK_TINT = QColor(224, 160, 33, 56)
 
 
+@cache
 def state_color(state: str) -> QColor:
+    """The state's colour; one shared QColor per state (paint code asks thousands of
+    times a frame), so callers derive new colours from it and never change it."""
     return QColor(STATE_COLORS.get(state, STATE_COLORS[UNKNOWN]))
 
 

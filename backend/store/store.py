@@ -1,7 +1,8 @@
 """The store the API and the CLI use: one object over one :class:`Database`.
 
 :class:`Store` only assembles the query groups, each in its own module
-(``users.py``, ``flows.py``, ``finder.py``), so the file list reads like the data model.
+(``users.py``, ``flows.py``, ``finder.py``, ``stats.py``), so the file list reads like
+the data model.
 The execution layer (``execution.py``) works on the same ``Database`` and
 reuses ``rows.py`` and ``events.py``.
 """
@@ -17,10 +18,11 @@ from backend.store.db import Database
 from backend.store.finder import FinderQueries
 from backend.store.flows import FlowQueries
 from backend.store.retention import RetentionQueries
+from backend.store.stats import StatsQueries
 from backend.store.users import UserQueries
 
 
-class Store(UserQueries, FlowQueries, FinderQueries, RetentionQueries):
+class Store(UserQueries, FlowQueries, FinderQueries, RetentionQueries, StatsQueries):
     """Users, tokens, flows and jobs in SQLite. Build with :meth:`open`."""
 
     def __init__(self, db: Database, *, clock: Callable[[], int] = now_ms) -> None:

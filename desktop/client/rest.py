@@ -29,6 +29,8 @@ from backend.schemas import (
     JobList,
     QueueInfo,
     QueueList,
+    TaskStatsList,
+    TaskStatsQuery,
     WorkerList,
     WorkerResponse,
 )
@@ -166,6 +168,11 @@ class RestClient:
 
     async def workers(self) -> list[WorkerResponse]:
         return (await self._get(WorkerList, "/workers")).items
+
+    async def task_stats(self, window: int = 3600) -> TaskStatsList:
+        """Per task, p50/p95 run time and failure rate over the last ``window`` seconds."""
+        query = TaskStatsQuery(window=window)
+        return await self._get(TaskStatsList, "/stats/tasks", query.to_query())
 
     async def health(self) -> HealthResponse:
         return await self._get(HealthResponse, "/health")

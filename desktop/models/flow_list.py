@@ -7,6 +7,11 @@ calls ``append_page``). Live changes from :mod:`desktop.state` arrive through
 ``apply`` and become ``beginInsertRows`` / ``dataChanged`` / ``beginRemoveRows``
 for just the affected rows. The current filter (status, search text) is
 applied to live inserts the same way the server applies it to pages.
+
+The time range ("created since") is applied here, to pages and live
+inserts alike, because ``GET /flows`` has no time filter yet: pages come
+newest first, so the first page holding a flow older than the range is the
+last one fetched, and a range costs no more requests than its flows fill.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from backend.schemas import FlowResponse, FlowStatus
 from desktop.client.wire import done
 from desktop.state import Change, FlowAdded, FlowChanged, FlowRemoved
 from desktop.theme import FAILED_TINT, STATE_LABELS, STUCK_TINT, state_icon
+from desktop.timeline import duration_text, millis
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -48,6 +54,7 @@ class Column(IntEnum):
     NAME = 1
     PROGRESS = 2
     CREATED = 3
+    DURATION = 4
 
 
 HEADERS = {
@@ -55,6 +62,7 @@ HEADERS = {
     Column.NAME: "Name",
     Column.PROGRESS: "Progress",
     Column.CREATED: "Created",
+    Column.DURATION: "Duration",
 }
 
 
@@ -67,6 +75,12 @@ def local_time(iso: str, today: date | None = None) -> str:
     if moment.date() == (today or date.today()):
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def flow_duration(flow: FlowResponse) -> str:
+    """Created to finished, for a finished flow; "" while it runs."""
+    start, end = millis(flow.created_at), millis(flow.finished_at)
+    return "" if start is None or end is None else duration_text(end - start)
 
 
 def status_text(flow: FlowResponse) -> str:
@@ -87,37 +101,53 @@ class FlowListModel(QAbstractTableModel):
         self._fetch_pending = False
         self.status_filter: FlowStatus | None = None
         self.search: str = ""
+        self.created_since: str | None = None  # ISO time; None: any time
 
     # --- filter and pages ------------------------------------------------------
 
-    def set_filter(self, status: FlowStatus | None, search: str) -> None:
+    def set_filter(
+        self, status: FlowStatus | None, search: str, created_since: str | None = None
+    ) -> None:
         """Change the filter; rows are cleared until the controller reloads."""
         self.status_filter = status
         self.search = search
+        self.created_since = created_since
         self.reset_page((), None)
 
     def matches(self, flow: FlowResponse) -> bool:
         if self.status_filter is not None and flow.status is not self.status_filter:
             return False
+        if not self._in_range(flow):
+            return False
         return self.search.lower() in flow.name.lower()
 
-    def reset_page(self, flows: Iterable[FlowResponse], next_cursor: str | None) -> None:
+    def _in_range(self, flow: FlowResponse) -> bool:
+        # The server writes every time alike (UTC, milliseconds): string order is time order.
+        return self.created_since is None or flow.created_at >= self.created_since
+
+    def _last_page(self, flows: Sequence[FlowResponse], next_cursor: str | None) -> str | None:
+        """No next page once a page reaches past the time range (pages are newest first)."""
+        if any(not self._in_range(f) for f in flows):
+            return None
+        return next_cursor
+
+    def reset_page(self, flows: Sequence[FlowResponse], next_cursor: str | None) -> None:
         self.beginResetModel()
         self._ids = []
         self._flows = {}
         for flow in flows:
-            if flow.id not in self._flows:
+            if flow.id not in self._flows and self._in_range(flow):
                 self._ids.append(flow.id)
                 self._flows[flow.id] = flow
-        self._next_cursor = next_cursor
+        self._next_cursor = self._last_page(flows, next_cursor)
         self._fetch_pending = False
         self._rows = None
         self.endResetModel()
 
     def append_page(self, flows: Sequence[FlowResponse], next_cursor: str | None) -> None:
         unique = {f.id: f for f in flows}
-        fresh = [f for f in unique.values() if f.id not in self._flows]
-        self._next_cursor = next_cursor
+        fresh = [f for f in unique.values() if f.id not in self._flows and self._in_range(f)]
+        self._next_cursor = self._last_page(flows, next_cursor)
         self._fetch_pending = False
         if not fresh:
             return
@@ -258,6 +288,8 @@ class FlowListModel(QAbstractTableModel):
             return flow.name
         if column is Column.PROGRESS:
             return f"{done(flow)}/{flow.total}"
+        if column is Column.DURATION:
+            return flow_duration(flow)
         return local_time(flow.created_at)
 
     @staticmethod

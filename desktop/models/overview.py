@@ -1,6 +1,7 @@
 """Table models for the queues and workers page.
 
-Both are refreshed from REST snapshots (``GET /queues``, ``GET /workers``):
+All are refreshed from REST snapshots (``GET /queues``, ``GET /workers``,
+``GET /stats/tasks``):
 when the row keys are unchanged only ``dataChanged`` is emitted, so the
 views keep their selection and scroll position across refreshes.
 """
@@ -14,8 +15,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
-from backend.schemas import JobState, QueueInfo, WorkerResponse
+from backend.schemas import JobState, QueueInfo, TaskStatsItem, WorkerResponse
 from desktop.theme import STATE_LABELS, state_color
+from desktop.timeline import duration_text
 
 Index = QModelIndex | QPersistentModelIndex
 QUEUE_STATES = tuple(s.value for s in JobState)
@@ -118,5 +120,38 @@ class WorkersModel(_SnapshotModel):
             ", ".join(worker.queues),
             ", ".join(worker.tasks),
             heartbeat_age(worker.heartbeat_at),
+        )
+        return values[index.column()]
+
+
+def percent(rate: float) -> str:
+    return f"{rate * 100:.1f} %"
+
+
+class TaskStatsModel(_SnapshotModel):
+    """Per task over the last hour (``GET /stats/tasks``): finished jobs, p50, p95, failure rate."""
+
+    headers = ("Task", "Completed", "Failed", "p50", "p95", "Failure rate")
+
+    def _key(self, row: Any) -> str:
+        return str(row.name)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.parent().isValid():
+            return None
+        stats: TaskStatsItem = self._rows[index.row()]
+        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 5 and stats.failed:
+            return state_color("failed")
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        values = (
+            stats.name,
+            str(stats.completed),
+            str(stats.failed),
+            "" if stats.p50_ms is None else duration_text(stats.p50_ms),
+            "" if stats.p95_ms is None else duration_text(stats.p95_ms),
+            percent(stats.failure_rate),
         )
         return values[index.column()]

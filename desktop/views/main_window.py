@@ -1,4 +1,7 @@
-"""The main window: flow list | tree over job details, a queues page, menus, status bar.
+"""The main window: flow list | the flow (tree, jobs, timeline) over job details, and more.
+
+The selected flow is shown by :class:`FlowViews` (three tabs under the stuck
+banner, one shared selection); the window loads a selected job's details.
 
 It wires views to the controller and nothing else: views emit intents, the
 controller runs them as tasks, and its signals come back to the views.
@@ -13,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -27,11 +31,12 @@ from desktop.client.errors import ApiError
 from desktop.client.wire import done
 from desktop.client.ws import LinkState, LinkStatus
 from desktop.controller import Controller
+from desktop.grouping import DEFAULT_THRESHOLD
 from desktop.state import Alert
 from desktop.theme import icon, state_icon
 from desktop.views.connect_dialog import ConnectDialog
 from desktop.views.flow_list import FlowListPanel
-from desktop.views.flow_tree import FlowTreeView
+from desktop.views.flow_views import VIEWS, FlowViews
 from desktop.views.job_details import JobDetailsPanel
 from desktop.views.new_flow import NewFlowDialog, load_templates
 from desktop.views.queues_page import QueuesPage
@@ -48,6 +53,8 @@ _LINK_ICONS = {
     LinkState.CONNECTING: "active",
     LinkState.CLOSED: "cancelled",
 }
+FLOW_VIEWS = ("tree", "jobs", "timeline")  # the tabs over the selected flow, in order
+CHART_MS = 250  # the throughput chart redraws at most this often
 
 
 class MainWindow(QMainWindow):
@@ -71,11 +78,16 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Flowdesk")
         self.setWindowIcon(icon("flowdesk"))
         self.flow_list = FlowListPanel(controller.flows)
-        self.tree = FlowTreeView()
+        self.flow_views = FlowViews()
+        views = self.flow_views  # the names tests and the app reach the views by:
+        self.tree, self.jobs_panel, self.banner = views.tree, views.jobs_panel, views.banner
+        self.timeline = views.timeline
         self.details = JobDetailsPanel()
-        self.queues_page = QueuesPage(controller.queues, controller.workers)
+        self.queues_page = QueuesPage(
+            controller.queues, controller.workers, tasks=controller.task_stats
+        )
         self.right = QSplitter(Qt.Orientation.Vertical)
-        self.right.addWidget(self.tree)
+        self.right.addWidget(self.flow_views)
         self.right.addWidget(self.details)
         self.right.setStretchFactor(0, 3)
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
@@ -136,6 +148,7 @@ class MainWindow(QMainWindow):
         self.fit_action = self._action("&Fit tree", self.tree.fit, "Ctrl+0", "fit")
         self.notify_action = QAction("Notify when flows fail or get stuck", self, checkable=True)
         self.notify_done_action = QAction("Notify when flows complete", self, checkable=True)
+        self.group_action = self._action("&Group children above…", self.ask_group_threshold)
         about = self._action("&About Flowdesk", self.show_about)
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -148,8 +161,15 @@ class MainWindow(QMainWindow):
         view_menu.addActions([self.refresh_action, self.find_action])
         view_menu.addSeparator()
         view_menu.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action])
+        view_menu.addSeparator()
+        self.view_actions = {
+            name: self._action(f"Flow as {name}", lambda _c=False, n=name: self.show_view(n), key)
+            for name, key in zip(VIEWS, ("Alt+1", "Alt+2", "Alt+3"), strict=True)
+        }
+        view_menu.addActions(list(self.view_actions.values()))
         settings_menu = menu.addMenu("&Settings")
         settings_menu.addActions([self.notify_action, self.notify_done_action])
+        settings_menu.addAction(self.group_action)
         menu.addMenu("&Help").addAction(about)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("main-toolbar")
@@ -168,7 +188,11 @@ class MainWindow(QMainWindow):
         c = self.controller
         self.flow_list.flowSelected.connect(lambda fid: c.spawn(c.select_flow(fid)))
         self.flow_list.filterChanged.connect(c.set_filter)
-        self.tree.jobSelected.connect(lambda jid: c.spawn(c.load_job(jid)))
+        self.flow_list.bulkRequested.connect(lambda action, ids: c.spawn(c.bulk(action, ids)))
+        c.bulkProgress.connect(self.flow_list.bulk_progress)
+        c.bulkFinished.connect(self.flow_list.bulk_finished)
+        self.flow_views.jobSelected.connect(lambda jid: c.spawn(c.load_job(jid)))
+        self.flow_views.retryRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
         self.details.retryJobRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
         self.details.cancelFlowRequested.connect(lambda fid: c.spawn(c.cancel_flow(fid)))
         self.details.retryFlowRequested.connect(lambda fid: c.spawn(c.retry_flow(fid)))
@@ -176,24 +200,51 @@ class MainWindow(QMainWindow):
         c.jobChanged.connect(self._on_job_changed)
         c.jobDetailLoaded.connect(self.details.show_detail)
         self.details.flow_lookup = c.state.flows.get  # the dict lives as long as c
-        c.flowUpdated.connect(lambda _flow: self.details.refresh_actions())
+        c.flowUpdated.connect(self._on_flow_updated)
         c.linkChanged.connect(self._on_link)
         c.workersChanged.connect(lambda n: self.workers_label.setText(f"Workers: {n}"))
         c.failed.connect(lambda text: self.statusBar().showMessage(text, 10000))
         c.alert.connect(self._on_alert)
-        c.throughputChanged.connect(self._update_chart)
+        # At 1,000 finished jobs a second, one redraw of the chart per finish is
+        # wasted work: redraw at most every CHART_MS.
+        self._chart_timer = QTimer(self, singleShot=True, interval=CHART_MS)
+        self._chart_timer.timeout.connect(self._update_chart)
+        c.throughputChanged.connect(self._chart_later)
 
     # --- controller signals ----------------------------------------------------
 
     def _on_jobs_loaded(self, flow_id: str, root_id: str, jobs: dict[str, FlowJobResponse]) -> None:
-        self.tree.show_jobs(root_id, jobs)
+        self.flow_views.show_flow(root_id, jobs, self.controller.state.flows.get(flow_id))
         shown = self.details.job
         if shown is None or shown.flow_id != flow_id:
-            self.tree.select_job(root_id)
+            self.flow_views.select_job(root_id)
 
     def _on_job_changed(self, job: FlowJobResponse) -> None:
-        self.tree.update_job(job)
+        self.flow_views.update_job(job)
         self.details.update_job(job)
+
+    def _on_flow_updated(self, flow: FlowResponse) -> None:
+        self.details.refresh_actions()
+        if flow.id == self.controller.current_flow:
+            self.flow_views.show_stuck(flow)
+
+    def show_view(self, name: str) -> None:
+        """Bring the tree, jobs or timeline tab of the selected flow to the front."""
+        self.tabs.setCurrentIndex(0)
+        self.flow_views.show_view(name)
+
+    def ask_group_threshold(self) -> None:
+        value, ok = QInputDialog.getInt(
+            self,
+            "Group children",
+            "Show one group per task name when a parent has more children than:",
+            self.tree.group_threshold,
+            1,
+            10_000,
+        )
+        if ok:
+            self.settings.setValue("tree/groupThreshold", value)
+            self.tree.set_grouping(value)
 
     def _on_link(self, status: LinkStatus) -> None:
         text = {
@@ -224,6 +275,10 @@ class MainWindow(QMainWindow):
             if kind == Alert.COMPLETED:
                 level = QSystemTrayIcon.MessageIcon.Information
             self.tray.showMessage(title, text, level, 8000)
+
+    def _chart_later(self) -> None:
+        if not self._chart_timer.isActive():
+            self._chart_timer.start()
 
     def _update_chart(self) -> None:
         chart = self.queues_page.chart
@@ -309,6 +364,8 @@ class MainWindow(QMainWindow):
                 splitter.setSizes(list(sizes))
         self.notify_action.setChecked(s.value("notify/failures", True, type=bool) is True)
         self.notify_done_action.setChecked(s.value("notify/completed", False, type=bool) is True)
+        threshold = s.value("tree/groupThreshold", DEFAULT_THRESHOLD, type=int)
+        self.tree.set_grouping(threshold if isinstance(threshold, int) else DEFAULT_THRESHOLD)
 
     def save_layout(self) -> None:
         s = self.settings
@@ -322,4 +379,5 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
         self._overview_timer.stop()
+        self.flow_views.stop()
         super().closeEvent(event)

@@ -2,8 +2,9 @@
 
 The card paints itself from its :class:`FlowJobResponse`; a live update swaps the
 record and calls ``update()``, so only this card's rectangle is repainted.
-When zoomed far out (level of detail below 0.35) it paints a plain coloured
-box, which keeps 20,000-node trees fluid.
+When zoomed far out (level of detail below ``PLAIN_LOD``) it paints a plain
+coloured box and changes colour without a fade, which keeps 20,000-node
+trees fluid.
 
 A change of state is not a jump: for ``FADE_SECONDS`` the card's colour
 blends from the old state's colour to the new one. The card only knows where
@@ -34,6 +35,7 @@ def progress_fraction(progress: object) -> float | None:
 
 
 FADE_SECONDS = 0.3
+PLAIN_LOD = 0.35  # below this level of detail a card is a plain coloured box
 
 
 def blend(start: QColor, end: QColor, t: float) -> QColor:
@@ -53,16 +55,23 @@ class JobNodeItem(QGraphicsItem):
         self.collapsed = False
         self.hidden_children = 0
         self._rect = QRectF(0, 0, width, height)
+        self._bounds = self._rect.adjusted(-2, -2, 2, 2)  # asked for on every paint and hit test
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setAcceptHoverEvents(False)
         self.setToolTip(f"{job.name} ({job.job_id})")
         self._fade_from: QColor | None = None
         self._fade_start = 0.0
 
-    def set_job(self, job: FlowJobResponse, now: float | None = None) -> bool:
-        """Show a newer record; True if the state changed and a fade began."""
+    def set_job(self, job: FlowJobResponse, now: float | None = None, *, fade: bool = True) -> bool:
+        """Show a newer record; True if the state changed and a fade began.
+
+        ``fade=False`` (a view zoomed out so far that cards are plain boxes)
+        switches colour at once: one repaint instead of one per frame.
+        """
         previous, self.job = self.job, job
-        fades = previous.status is not job.status
+        fades = fade and previous.status is not job.status
+        if not fade:
+            self._fade_from = None
         if fades:
             moment = time.monotonic() if now is None else now
             self._fade_from = self.color(moment, previous)  # mid-fade: from where it is
@@ -85,7 +94,7 @@ class JobNodeItem(QGraphicsItem):
         return self._fade_from is not None
 
     def boundingRect(self) -> QRectF:
-        return self._rect.adjusted(-2, -2, 2, 2)
+        return self._bounds
 
     def paint(
         self,
@@ -95,11 +104,11 @@ class JobNodeItem(QGraphicsItem):
     ) -> None:
         color = self.color()
         lod = QStyleOptionGraphicsItem.levelOfDetailFromTransform(painter.worldTransform())
-        selected = bool(option.state & QStyle.StateFlag.State_Selected)
-        palette = QApplication.palette()
-        if lod < 0.35:
+        if lod < PLAIN_LOD:  # the fast path: at "fit" thousands of cards are painted
             painter.fillRect(self._rect, color)
             return
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        palette = QApplication.palette()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         border = palette.color(QPalette.ColorRole.Highlight) if selected else color
         painter.setPen(QPen(border, 3 if selected else 1.5))
@@ -115,7 +124,7 @@ class JobNodeItem(QGraphicsItem):
         job = self.job
         text_color = palette.color(QPalette.ColorRole.Text)
         x, w = self._rect.x() + 14, self._rect.width() - 20
-        font = QFont(painter.font())
+        font = QFont(QApplication.font())  # not the painter's: the view does not reset it
         font.setBold(True)
         painter.setFont(font)
         painter.setPen(text_color)

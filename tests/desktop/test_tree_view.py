@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from jobkit import fan_out
+from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
 from backend.schemas import FlowJobResponse, JobState
+from desktop.controller import Controller
+from desktop.grouping import group_id
 from desktop.theme import state_color
 from desktop.views.flow_tree import FlowTreeView
+from desktop.views.main_window import MainWindow
 from desktop.widgets.node_item import FADE_SECONDS, blend
 
 
@@ -68,3 +75,21 @@ def test_rebuild_forgets_fading_cards(qtbot: QtBot) -> None:
     view.toggle_collapsed("r")  # lays out again: new cards
     assert not view.fader.active
     assert set(view.nodes) == {"r"}
+
+
+def test_group_threshold_comes_from_the_settings_and_regroups_the_shown_flow(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    settings.setValue("tree/groupThreshold", 3)
+    window = MainWindow(Controller("http://127.0.0.1:9", "unused"), "test", settings)
+    qtbot.addWidget(window)
+    assert window.tree.group_threshold == 3
+    jobs = fan_out({"echo": 4})
+    window.tree.show_jobs("r", jobs)
+    assert set(window.tree.groups) == {group_id("r", "echo")}
+    window.tree.set_grouping(12)
+    assert window.tree.groups == {}
+    assert set(window.tree.nodes) == set(jobs)
+    window.view_actions["timeline"].trigger()  # View > Flow as timeline (Alt+3)
+    assert window.flow_views.tabs.currentWidget() is window.flow_views.timeline_panel

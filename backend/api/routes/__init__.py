@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from backend.api.routes import docs, flows, health, jobs, metrics, queues, ws
+from backend.api.routes import docs, flows, health, jobs, metrics, queues, stats, ws
 
 ALL: tuple[web.RouteTableDef, ...] = (
     flows.routes,
     jobs.routes,
     queues.routes,
+    stats.routes,
     health.routes,
     docs.routes,
     ws.routes,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from backend.api.openapi import routes_of
 from backend.api.routes.execution import routes as execution_routes
-from backend.schemas import FlowListQuery, FlowStatus, JobSearchQuery, WsQuery
+from backend.schemas import FlowListQuery, FlowStatus, JobSearchQuery, TaskStatsQuery, WsQuery
 from backend.settings import Settings
 from tests.backend.api.api_helpers import Api
 
@@ -54,6 +54,7 @@ async def test_documented_parameters_are_the_query_models_fields(api: Api) -> No
         ("/flows", "get"): FlowListQuery,
         ("/jobs", "get"): JobSearchQuery,
         ("/ws", "get"): WsQuery,
+        ("/stats/tasks", "get"): TaskStatsQuery,
     }
     for path, item in doc["paths"].items():
         for method, op in item.items():
@@ -87,3 +88,16 @@ def test_clients_build_queries_from_the_same_models() -> None:
         "meta.customer": "acme",
         "sort": "duration",
     }
+
+
+async def test_task_stats_window_is_validated_and_defaults_to_an_hour(api: Api) -> None:
+    for query in ("window=0", "window=604801", "window=abc", "window=-5", "window=1.5", "hours=1"):
+        resp = await api.client.get(f"/stats/tasks?{query}", headers=api.auth())
+        assert resp.status == 422, query
+        path = (await resp.json())["error"]["path"]
+        assert path == ("query.hours" if query.startswith("hours") else "query.window"), query
+    resp = await api.client.get("/stats/tasks", headers=api.auth())
+    assert resp.status == 200
+    body = await resp.json()
+    assert (body["window"], body["items"]) == (3600, [])
+    assert (await api.client.get("/stats/tasks?window=60")).status == 401

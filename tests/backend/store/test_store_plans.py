@@ -111,6 +111,7 @@ async def exercise_every_query(
     await store.get_job(alice.id, jobs[1].job_id)
     await store.job_logs(alice.id, jobs[1].job_id)
     await store.queue_counts(["jobQueue", "flowQueue"])
+    await store.task_stats(0)
     async with store.db.transaction() as conn:
         await conn.execute(
             "UPDATE flow_jobs SET status = ? WHERE job_id = ?",
@@ -235,3 +236,15 @@ async def test_each_job_filter_walks_its_index_then_probes_the_owner(
         assert lines[0].startswith("SEARCH j USING INDEX " + lead), lines
         assert lines[1] == "SEARCH f USING INDEX sqlite_autoindex_flows_1 (id=?)", lines
         assert not any("TEMP B-TREE" in line for line in lines), lines
+
+
+async def test_task_stats_read_a_time_range_of_the_event_log(
+    store: Store, alice: User, bob: User, ids: Callable[[], str]
+) -> None:
+    statements: list[str] = []
+    await store.db.set_trace_callback(statements.append)
+    await store.task_stats(1_000)
+    await store.db.set_trace_callback(lambda _sql: None)
+    [query] = [s for s in statements if "json_extract" in s]
+    lines = plan(store.db.path, query)
+    assert lines[0] == "SEARCH events USING INDEX events_created (created_at>?)", lines
