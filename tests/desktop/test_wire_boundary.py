@@ -22,8 +22,9 @@ import backend.schemas as schemas
 
 DESKTOP = Path(__file__).resolve().parents[2] / "desktop"
 ALLOWED_BACKEND = {"backend.schemas", "backend.embedded", "backend.backoff"}
-# Same word, other format: the saved-profiles file (name, url, token) is the desktop's own.
-NOT_WIRE = {("desktop/connection.py", "token")}
+# Same word, other meaning: the saved-profiles file (name, url, token) and the timeline's
+# lane choices (by depth, by queue) are the desktop's own, not the wire's.
+NOT_WIRE = {("desktop/connection.py", "token"), ("desktop/timeline.py", "queue")}
 
 
 def sources() -> Iterator[tuple[Path, ast.Module]]:
