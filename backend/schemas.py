@@ -32,6 +32,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 
+from backend.domain.limits import QueueControls
 from backend.domain.models import Flow, Job, JobLog, StuckInfo
 
 # Re-exported: the states are part of the wire, and clients import only this module.
@@ -131,6 +132,10 @@ class JobOpts(WireModel):
     ignore_dependency_on_failure: bool = False
     remove_dependency_on_failure: bool = False
     continue_parent_on_failure: bool = False
+    concurrency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None,
+        description="counts the job against its queue's keyConcurrency (e.g. a customer id)",
+    )
 
     @field_validator("backoff", mode="before")
     @classmethod
@@ -311,6 +316,10 @@ class FlowJobResponse(OutModel):
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     run_at: Timestamp | None = None
+    held_by: HeldByName | None = Field(
+        default=None,
+        description="while the job is ready but not sent: the queue control holding it back",
+    )
 
     @classmethod
     def of(cls, job: Job) -> FlowJobResponse:
@@ -333,6 +342,7 @@ class FlowJobResponse(OutModel):
             started_at=iso(job.started_at),
             finished_at=iso(job.finished_at),
             run_at=iso(job.run_at),
+            held_by=job.held_by if job.status in _HOLDABLE and not job.dispatched else None,
         )
 
 
@@ -358,8 +368,66 @@ class JobList(OutModel):
     items: list[FlowJobResponse]
 
 
-class QueueInfo(OutModel):
+HeldByName = Literal["paused", "concurrency", "keyConcurrency", "rateLimit"]
+_HOLDABLE = frozenset({JobState.WAITING, JobState.DELAYED})
+MAX_LIMIT = 1_000_000
+MAX_RATE_WINDOW_MS = 24 * 3600 * 1000
+
+
+class RateLimitSpec(WireModel):
+    """At most ``max`` jobs of the queue sent per ``duration`` milliseconds (sliding window)."""
+
+    max: Annotated[int, Field(ge=1, le=MAX_LIMIT), ToInt]
+    duration: Annotated[int, Field(ge=1, le=MAX_RATE_WINDOW_MS), ToInt]
+
+
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT), ToInt]
+
+
+class UpdateQueueRequest(WireModel):
+    """``PATCH /queues/{name}``: a field left out keeps its value; ``null`` removes the limit."""
+
+    concurrency: Limit | None = Field(
+        default=None, description="most jobs of the queue sent and unfinished at once"
+    )
+    rate_limit: RateLimitSpec | None = Field(
+        default=None, description="most jobs of the queue sent per window"
+    )
+    key_concurrency: Limit | None = Field(
+        default=None,
+        description="most jobs sent and unfinished at once per opts.concurrencyKey",
+    )
+
+
+class RateLimitInfo(OutModel):
+    max: int
+    duration: int = Field(description="milliseconds")
+
+
+class QueueControlsResponse(OutModel):
+    """A queue's flow controls (``queue:updated`` carries this)."""
+
     name: str
+    paused: bool = False
+    concurrency: int | None = None
+    rate_limit: RateLimitInfo | None = None
+    key_concurrency: int | None = None
+
+    @classmethod
+    def of(cls, controls: QueueControls) -> QueueControlsResponse:
+        rate = controls.rate_limit
+        return cls(
+            name=controls.name,
+            paused=controls.paused,
+            concurrency=controls.concurrency,
+            rate_limit=None
+            if rate is None
+            else RateLimitInfo(max=rate.max, duration=rate.duration),
+            key_concurrency=controls.key_concurrency,
+        )
+
+
+class QueueInfo(QueueControlsResponse):
     counts: dict[str, int]
 
 
@@ -524,6 +592,14 @@ class FlowJobUpdatedMessage(OutModel):
     data: FlowJobResponse
 
 
+class QueueUpdatedMessage(OutModel):
+    """An operator paused, resumed or limited a queue."""
+
+    type: Literal["queue:updated"]
+    seq: int
+    data: QueueControlsResponse
+
+
 class FlowRef(OutModel):
     id: str
 
@@ -567,7 +643,11 @@ class WsErrorMessage(OutModel):
 
 
 EventMessage = Annotated[
-    FlowCreatedMessage | FlowUpdatedMessage | FlowJobUpdatedMessage | FlowDeletedMessage,
+    FlowCreatedMessage
+    | FlowUpdatedMessage
+    | FlowJobUpdatedMessage
+    | FlowDeletedMessage
+    | QueueUpdatedMessage,
     Field(discriminator="type"),
 ]
 """A message carrying one event of the log: the ones with a ``seq`` to resume from."""
@@ -577,6 +657,7 @@ ServerMessage = Annotated[
     | FlowUpdatedMessage
     | FlowJobUpdatedMessage
     | FlowDeletedMessage
+    | QueueUpdatedMessage
     | ResyncMessage
     | SubscriptionMessage
     | WsErrorMessage,

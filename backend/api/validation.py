@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pydantic
 from aiohttp import web
@@ -38,6 +39,8 @@ from backend.errors import (
 )
 from backend.schemas import FlowNode, JobOpts
 from backend.settings import Settings
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 _DEFAULT_OPTIONS = JobOptions()
 
@@ -136,6 +139,15 @@ async def read_json(request: web.Request, settings: Settings) -> JSON:
     return parse_json(raw)
 
 
+async def read_model(request: web.Request, settings: Settings, model: type[M]) -> M:
+    """Read the body and validate it with ``model``; errors name the field path."""
+    raw = await read_json(request, settings)
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise _from_pydantic("", exc) from None
+
+
 def join_path(base: str, loc: Sequence[int | str]) -> str:
     """``children[2]`` + ``("opts", "backoff", "type")`` -> ``children[2].opts.backoff.type``."""
     out = base
@@ -214,6 +226,7 @@ def to_options(opts: JobOpts | None) -> JobOptions:
         timeout=opts.timeout,
         job_id=opts.job_id,
         on_failure=policy,
+        concurrency_key=opts.concurrency_key,
     )
 
 

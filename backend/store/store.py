@@ -1,7 +1,7 @@
 """The store the API and the CLI use: one object over one :class:`Database`.
 
 :class:`Store` only assembles the query groups, each in its own module
-(``users.py``, ``flows.py``), so the file list reads like the data model.
+(``users.py``, ``flows.py``, ``queues.py``), so the file list reads like the data model.
 The execution layer (``execution.py``) works on the same ``Database`` and
 reuses ``rows.py`` and ``events.py``.
 """
@@ -15,11 +15,12 @@ from types import TracebackType
 from backend.clock import now_ms
 from backend.store.db import Database
 from backend.store.flows import FlowQueries
+from backend.store.queues import QueueQueries
 from backend.store.users import UserQueries
 
 
-class Store(UserQueries, FlowQueries):
-    """Users, tokens, flows and jobs in SQLite. Build with :meth:`open`."""
+class Store(UserQueries, FlowQueries, QueueQueries):
+    """Users, tokens, flows, jobs and queue controls in SQLite. Build with :meth:`open`."""
 
     def __init__(self, db: Database, *, clock: Callable[[], int] = now_ms) -> None:
         self.db = db
