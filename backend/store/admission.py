@@ -52,13 +52,13 @@ async def claim_ready(
     async with conn.execute(
         "SELECT f.user_id, j.* FROM flow_jobs j JOIN flows f ON f.id = j.flow_id "
         "WHERE j.job_id IN (SELECT value FROM json_each(?)) AND j.dispatched = 0 "
-        "AND j.status IN ('waiting', 'delayed') AND (j.run_at IS NULL OR j.run_at <= ?) "
-        "ORDER BY j.priority, j.run_at",
+        "AND j.status IN ('waiting', 'delayed') AND (j.run_at IS NULL OR j.run_at <= ?)",
         (json.dumps(list(job_ids)), now),
     ) as cursor:
         rows = [row for row in await cursor.fetchall() if accept(row_to_job(row))]
     if not rows:
         return []
+    rows.sort(key=lambda row: (row["priority"], row["run_at"] or 0))  # the outbox's order
     if controls is None:
         controls = await load_controls(conn)
     jobs = {row["job_id"]: row_to_job(row) for row in rows}

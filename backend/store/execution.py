@@ -240,9 +240,13 @@ async def ready_jobs(
     now (``backend.domain.limits.blocked``): leaving them out keeps a backlog
     that a control holds from filling every batch ahead of other queues.
     """
+    # With jobs to skip, walk the outbox index in dispatch order and stop at
+    # ``limit``: the skipped backlog may be most of the outbox, and the
+    # planner's other choice (the status index, then a sort) reads all of it.
+    indexed = " INDEXED BY flow_jobs_outbox" if skip_queues or skip_keys else ""
     sql = (
-        "SELECT * FROM flow_jobs WHERE dispatched = 0 AND status IN ('waiting', 'delayed') "
-        "AND (run_at IS NULL OR run_at <= ?)"
+        f"SELECT * FROM flow_jobs{indexed} WHERE dispatched = 0 "  # noqa: S608 - constant
+        "AND status IN ('waiting', 'delayed') AND (run_at IS NULL OR run_at <= ?)"
     )
     params: list[Any] = [now]
     if skip_queues:
