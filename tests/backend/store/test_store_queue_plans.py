@@ -16,7 +16,7 @@ from backend.domain.tree import JobSpec
 from backend.store import admission, execution, queues
 from backend.store.store import Store
 from tests.backend.store.store_helpers import leaf, make_flow
-from tests.backend.store.test_store_plans import plan, reads_whole_table
+from tests.backend.store.test_store_plans import plan, unindexed
 
 # One row per allowed queue, and one per user: read whole on purpose.
 SMALL_TABLES = ("SELECT * FROM queue_controls", "SELECT id FROM users")
@@ -55,13 +55,19 @@ async def exercise_queue_queries(store: Store, alice: User, ids: Callable[[], st
         await admission.hold_blocked(conn, stop, now, 10)
 
 
-async def test_no_queue_control_query_scans_a_whole_table(
-    alice: User, ids: Callable[[], str], store: Store
-) -> None:
+async def recorded(store: Store, alice: User, ids: Callable[[], str]) -> list[str]:
+    """The statements the flow-control code ran."""
     statements: list[str] = []
     await store.db.set_trace_callback(statements.append)
     await exercise_queue_queries(store, alice, ids)
     await store.db.set_trace_callback(lambda _sql: None)
+    return statements
+
+
+async def test_no_queue_control_query_scans_a_whole_table(
+    alice: User, ids: Callable[[], str], store: Store
+) -> None:
+    statements = await recorded(store, alice, ids)
     queries = sorted(
         {
             s
@@ -71,23 +77,13 @@ async def test_no_queue_control_query_scans_a_whole_table(
         }
     )
     assert len(queries) >= 8
-    plans = {query: plan(store.db.path, query) for query in queries}
-    scans = {
-        query: lines
-        for query, lines in plans.items()
-        if any(reads_whole_table(line) for line in lines)
-        or any("TEMP B-TREE FOR ORDER BY" in line for line in lines)
-    }
-    assert scans == {}
+    assert unindexed(store.db.path, queries) == {}
 
 
 async def test_the_load_and_the_held_jobs_come_from_their_partial_indexes(
     alice: User, ids: Callable[[], str], store: Store
 ) -> None:
-    statements: list[str] = []
-    await store.db.set_trace_callback(statements.append)
-    await exercise_queue_queries(store, alice, ids)
-    await store.db.set_trace_callback(lambda _sql: None)
+    statements = await recorded(store, alice, ids)
     [load] = {s for s in statements if "GROUP BY queue_name, concurrency_key" in s}
     assert any("flow_jobs_in_flight" in line for line in plan(store.db.path, load))
     held = {s for s in statements if "held_by IS NOT" in s and s.startswith("SELECT job_id")}
