@@ -83,3 +83,22 @@ async def slow(data: dict[str, Any], ctx: FlowContext = DEPENDS) -> Any:
     await asyncio.sleep(float(data["seconds"]))
     await _record(ctx, start)
     return data.get("value", "slept")
+
+
+STARTS_KEY = "e2e:starts"
+
+
+@broker.task(task_name="spanned")
+async def spanned(data: dict[str, Any], ctx: FlowContext = DEPENDS) -> Any:
+    """Records its start before it sleeps (``e2e:starts``), so a run cut short by a
+    kill still shows when it began; then sleeps and records as the others do."""
+    start = time.time()
+    client = aredis.Redis.from_url(os.environ["FLOWDESK_REDIS_URL"])
+    try:
+        await client.rpush(STARTS_KEY, json.dumps({"job": ctx.job_id, "attempt": ctx.attempt,
+                                                   "start": start}))  # fmt: skip
+    finally:
+        await client.aclose()
+    await asyncio.sleep(float(data["seconds"]))
+    await _record(ctx, start)
+    return data.get("value", 0)
