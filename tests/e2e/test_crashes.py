@@ -71,9 +71,8 @@ async def wait_ready(api: Api, server: BackendProc) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_backend_killed_repeatedly_loses_nothing(
-    settings: Settings, workers: Workers, tmp_path: Path
-) -> None:
+async def backend_process(settings: Settings, logdir: Path) -> tuple[BackendProc, str]:
+    """``backend serve`` started over a new database with one user; its token."""
     async with await Store.open(settings.db) as store:
         _user, token = await store.create_user("alice")
     timing = Timing(
@@ -82,8 +81,15 @@ async def test_backend_killed_repeatedly_loses_nothing(
         reclaim_idle=settings.reclaim_idle,
         shutdown_timeout=settings.shutdown_timeout,
     )
-    server = BackendProc(settings.db, settings.redis_url, tmp_path, timing)
+    server = BackendProc(settings.db, settings.redis_url, logdir, timing)
     server.start()
+    return server, token
+
+
+async def test_backend_killed_repeatedly_loses_nothing(
+    settings: Settings, workers: Workers, tmp_path: Path
+) -> None:
+    server, token = await backend_process(settings, tmp_path)
     async with aiohttp.ClientSession() as session:
         api = Api(session, server.url, token)
         await wait_ready(api, server)

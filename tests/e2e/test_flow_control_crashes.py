@@ -18,11 +18,9 @@ import aiohttp
 import redis
 
 from backend.settings import Settings
-from backend.store.store import Store
 from tests.e2e.kit import Api, Workers, node, runs, wait_workers
-from tests.e2e.test_crashes import wait_ready
+from tests.e2e.test_crashes import backend_process, wait_ready
 from tests.e2e.test_flow_control import max_overlap
-from tests.soak.procs import BackendProc, Timing
 
 
 def spans(redis_url: str, killed_at: float) -> list[tuple[float, float]]:
@@ -40,16 +38,7 @@ def spans(redis_url: str, killed_at: float) -> list[tuple[float, float]]:
 async def test_concurrency_holds_through_worker_and_backend_kills(
     settings: Settings, workers: Workers, tmp_path: Path
 ) -> None:
-    async with await Store.open(settings.db) as store:
-        _user, token = await store.create_user("alice")
-    timing = Timing(
-        heartbeat_interval=settings.heartbeat_interval,
-        stall_timeout=settings.stall_timeout,
-        reclaim_idle=settings.reclaim_idle,
-        shutdown_timeout=settings.shutdown_timeout,
-    )
-    server = BackendProc(settings.db, settings.redis_url, tmp_path, timing)
-    server.start()
+    server, token = await backend_process(settings, tmp_path)
     async with aiohttp.ClientSession() as session:
         api = Api(session, server.url, token)
         await wait_ready(api, server)
