@@ -10,20 +10,10 @@ asserts how fast anything ran.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
 from typing import Any
 
 from tests.e2e.kit import Api, Backend, Workers, node, runs, wait_workers
-
-
-def max_overlap(spans: Iterable[tuple[float, float]]) -> int:
-    """The most spans open at one instant (an end before a start at the same time)."""
-    edges = sorted([(start, 1) for start, _end in spans] + [(end, -1) for _start, end in spans])
-    open_now = peak = 0
-    for _time, step in edges:
-        open_now += step
-        peak = max(peak, open_now)
-    return peak
+from tests.spans import max_overlap
 
 
 def spans_of(redis_url: str, prefix: str) -> list[tuple[float, float]]:

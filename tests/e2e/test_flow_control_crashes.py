@@ -20,7 +20,7 @@ import redis
 from backend.settings import Settings
 from tests.e2e.kit import Api, Workers, node, runs, wait_workers
 from tests.e2e.test_crashes import backend_process, wait_ready
-from tests.e2e.test_flow_control import max_overlap
+from tests.spans import max_overlap
 
 
 def spans(redis_url: str, killed_at: float) -> list[tuple[float, float]]:

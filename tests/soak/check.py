@@ -17,6 +17,7 @@ from typing import Any
 from backend.schemas import FlowJobResponse
 from backend.store.rows import row_to_job
 from tests.soak.plan import FlowPlan
+from tests.spans import max_overlap
 
 
 @dataclass
@@ -155,7 +156,30 @@ def check_event_log(conn: sqlite3.Connection, verdict: Verdict) -> None:
             )
 
 
-def check(db: Path, runs_file: Path, plans: list[FlowPlan]) -> Verdict:
+def check_limit(
+    conn: sqlite3.Connection,
+    runs: dict[str, list[dict[str, Any]]],
+    limit: tuple[str, int],
+    verdict: Verdict,
+) -> None:
+    """The limited queue never ran more than its concurrency at once (from the
+    runs that reached their end: a run a kill cut short left no record)."""
+    queue, concurrency = limit
+    jobs = [
+        row[0]
+        for row in conn.execute("SELECT job_id FROM flow_jobs WHERE queue_name = ?", (queue,))
+    ]
+    spans = [(r["start"], r["end"]) for job in jobs for r in runs.get(job, [])]
+    peak = max_overlap(spans)
+    if peak > concurrency:
+        verdict.violations.append(
+            f"queue {queue} ran {peak} jobs at once; its concurrency is {concurrency}"
+        )
+
+
+def check(
+    db: Path, runs_file: Path, plans: list[FlowPlan], limit: tuple[str, int] | None = None
+) -> Verdict:
     verdict = Verdict(flows=len(plans))
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
@@ -165,7 +189,10 @@ def check(db: Path, runs_file: Path, plans: list[FlowPlan]) -> Verdict:
             verdict.violations.append(f"PRAGMA integrity_check: {integrity}")
         check_flows(conn, plans, verdict)
         check_completions(conn, verdict)
-        check_runs(conn, read_runs(runs_file), verdict)
+        runs = read_runs(runs_file)
+        check_runs(conn, runs, verdict)
+        if limit is not None:
+            check_limit(conn, runs, limit, verdict)
         check_event_log(conn, verdict)
     finally:
         conn.close()

@@ -10,7 +10,8 @@ pace, and meanwhile SIGKILLs a random worker every few seconds (restarting
 it), SIGKILLs and restarts the backend several times, and restarts Redis
 empty once. Then it lets every flow finish, stops the backend with SIGTERM,
 and checks the outcome (``check.py``): final states, root values, no
-completion recorded twice, no parent before its children, SQLite integrity.
+completion recorded twice, no parent before its children, SQLite integrity,
+and that the queue given a concurrency limit never ran more jobs at once.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class SoakConfig:
     worker_kill_every: tuple[float, float] = (2.0, 5.0)
     drain_timeout: float = 180.0
     seed: int = 1
+    limit: tuple[str, int] | None = ("webhooks", 3)  # a queue with a concurrency limit
 
 
 @dataclass
@@ -212,6 +214,21 @@ class Soak:
                 await asyncio.sleep(0.1)
         raise AssertionError("the backend did not become ready")
 
+    async def set_limit(self) -> None:
+        if self.config.limit is None:
+            return
+        assert self.backend is not None
+        queue, concurrency = self.config.limit
+        async with (
+            aiohttp.ClientSession() as session,
+            session.patch(
+                f"{self.backend.url}/queues/{queue}",
+                json={"concurrency": concurrency},
+                headers={"Authorization": f"Bearer {self.token}"},
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+
     def unfinished(self) -> int:
         conn = sqlite3.connect(self.db, timeout=10)
         try:
@@ -246,6 +263,7 @@ class Soak:
         try:
             self.backend.start()
             await self.wait_ready()
+            await self.set_limit()
             for slot in range(self.config.workers):
                 self.pool.start(slot, WORKER_QUEUES[slot % len(WORKER_QUEUES)])
             watchdog = asyncio.create_task(self.watchdog())
@@ -272,7 +290,9 @@ class Soak:
             log.read_text(errors="replace").count("is dead. Scheduling reload")
             for log in self.workdir.glob("worker-*.log")
         )
-        verdict = await asyncio.to_thread(check, self.db, self.runs_file, self.plans)
+        verdict = await asyncio.to_thread(
+            check, self.db, self.runs_file, self.plans, self.config.limit
+        )
         verdict.violations[:0] = self.report.verdict.violations
         if self.report.stop_code != 0:
             verdict.violations.append(f"backend SIGTERM exit code {self.report.stop_code}")
