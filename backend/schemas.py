@@ -136,6 +136,12 @@ class JobOpts(WireModel):
         default=None,
         description="counts the job against its queue's keyConcurrency (e.g. a customer id)",
     )
+    fail_fast: bool | None = Field(
+        default=None,
+        description="on a parent: when it fails (e.g. a child with failParentOnFailure failed), "
+        "cancel its unfinished descendants; running ones are asked to stop. Unset: the "
+        "flow's failFast",
+    )
 
     @field_validator("backoff", mode="before")
     @classmethod
@@ -209,6 +215,11 @@ class FlowNode(WireModel):
 
 class CreateFlowRequest(FlowJobData):
     """``POST /flows``: the root job; its ``name`` is also the flow's name."""
+
+    fail_fast: bool = Field(
+        default=False,
+        description="the default of opts.failFast for every job of the flow that leaves it unset",
+    )
 
 
 def iso(ms: int | None) -> str | None:

@@ -227,6 +227,7 @@ def to_options(opts: JobOpts | None) -> JobOptions:
         job_id=opts.job_id,
         on_failure=policy,
         concurrency_key=opts.concurrency_key,
+        fail_fast=bool(opts.fail_fast),
     )
 
 
@@ -241,6 +242,7 @@ class _TreeChecker:
         self.job_id_paths: dict[str, str] = {}
         # Generated trees repeat the same options; building JobOptions is the costly part.
         self._options: dict[JobOpts, JobOptions] = {}
+        self.fail_fast = False  # CreateFlowRequest.failFast: the flow's default
 
     def check_node(self, path: str, raw: JSON) -> FlowNode:
         try:
@@ -321,6 +323,8 @@ class _TreeChecker:
                 stack.append((f"{prefix}[{i}]", children[i], depth + 1, index))
 
     def options(self, opts: JobOpts | None) -> JobOptions:
+        if self.fail_fast and (opts is None or opts.fail_fast is None):
+            opts = (opts or JobOpts()).model_copy(update={"fail_fast": True})
         if opts is None or opts.job_id is not None:
             return to_options(opts)
         cached = self._options.get(opts)
@@ -343,6 +347,12 @@ class _TreeChecker:
         return built[0]
 
 
+def _flow_fail_fast(value: JSON) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("Input should be true or false", path="failFast", code="bool_type")
+    return value
+
+
 def validate_tree(body: JSON, settings: Settings) -> ValidatedTree:
     """Check a decoded ``CreateFlowRequest`` against the schema and the limits."""
     if not isinstance(body, dict):
@@ -350,5 +360,8 @@ def validate_tree(body: JSON, settings: Settings) -> ValidatedTree:
             f"expected a JSON object, got {type(body).__name__}", code="validation_error"
         )
     checker = _TreeChecker(settings)
+    if "failFast" in body:
+        checker.fail_fast = _flow_fail_fast(body["failFast"])
+        body = {key: value for key, value in body.items() if key != "failFast"}
     checker.walk(body)
     return ValidatedTree(checker.build(), len(checker.nodes), checker.job_id_paths)

@@ -73,6 +73,7 @@ class JobOptions:
     job_id: str | None = None
     on_failure: FailurePolicy = FailurePolicy.WAIT
     concurrency_key: str | None = None  # counted against its queue's keyConcurrency
+    fail_fast: bool = False  # when this parent fails, cancel its unfinished descendants
 
     def to_json(self) -> dict[str, JSON]:
         """The BullMQ-named ``opts`` object as stored and returned."""
@@ -97,6 +98,8 @@ class JobOptions:
             out[self.on_failure.value] = True
         if self.concurrency_key is not None:
             out["concurrencyKey"] = self.concurrency_key
+        if self.fail_fast:
+            out["failFast"] = True
         return out
 
     @classmethod
@@ -128,6 +131,7 @@ class JobOptions:
             job_id=raw.get("jobId"),
             on_failure=policy,
             concurrency_key=raw.get("concurrencyKey"),
+            fail_fast=bool(raw.get("failFast", False)),
         )
 
 
