@@ -91,7 +91,7 @@ async def resume_queue(request: web.Request) -> web.Response:
     tag="queues",
     request=UpdateQueueRequest,
     responses={200: QueueControlsResponse},
-    errors=(404, 413, 415),
+    errors=(400, 404, 413, 415),
     path_params=_NAME,
     description=(
         "A field left out keeps its value; null removes that limit. Limits hold across all "
