@@ -692,3 +692,80 @@ class ClientMessage(WireModel):
 
     type: Literal["subscribe", "unsubscribe"]
     flow_id: Annotated[str, Field(min_length=1)] | None = None
+
+
+# --- schedules (docs/flow-control.md) ---------------------------------------------
+
+MAX_EVERY_MS = 366 * 24 * 3600 * 1000
+Cron = Annotated[str, Field(min_length=1, max_length=200)]
+Every = Annotated[int, Field(ge=1000, le=MAX_EVERY_MS), ToInt]
+Zone = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class CreateScheduleRequest(WireModel):
+    """``POST /schedules``: run ``flow`` on ``cron`` (in ``timezone``) or ``every`` ms."""
+
+    name: Name
+    cron: Cron | None = Field(
+        default=None,
+        description="a cron expression: 5 fields, or 6 with seconds first (e.g. '0 3 * * *')",
+    )
+    every: Every | None = Field(default=None, description="or: a period in milliseconds")
+    timezone: Zone = Field(default="UTC", description="the IANA zone the cron expression is in")
+    flow: CreateFlowRequest = Field(description="the flow each run creates (no opts.jobId)")
+    overlap: Literal["skip", "allow"] = Field(
+        default="skip", description="a tick while the previous run's flow is still active"
+    )
+    catch_up: Literal["once", "skip"] = Field(
+        default="once",
+        description="ticks missed while the backend was down: run once on start, or skip",
+    )
+    paused: bool = False
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> CreateScheduleRequest:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of cron and every")
+        return self
+
+
+class UpdateScheduleRequest(WireModel):
+    """``PATCH /schedules/{id}``: a field left out keeps its value; ``cron`` and
+    ``every`` replace each other."""
+
+    name: Name | None = None
+    cron: Cron | None = None
+    every: Every | None = None
+    timezone: Zone | None = None
+    flow: CreateFlowRequest | None = None
+    overlap: Literal["skip", "allow"] | None = None
+    catch_up: Literal["once", "skip"] | None = None
+    paused: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> UpdateScheduleRequest:
+        if self.cron is not None and self.every is not None:
+            raise ValueError("give at most one of cron and every")
+        return self
+
+
+class ScheduleResponse(OutModel):
+    id: str
+    name: str
+    cron: str | None
+    every: int | None
+    timezone: str
+    flow: dict[str, JsonValue]
+    overlap: Literal["skip", "allow"]
+    catch_up: Literal["once", "skip"]
+    paused: bool
+    next_run_at: Timestamp = Field(description="the next planned tick")
+    last_run_at: Timestamp | None = Field(description="the planned time of the last run")
+    last_flow_id: str | None
+    last_flow_status: FlowStatus | None = Field(description="the last run's flow, as it is now")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ScheduleList(OutModel):
+    items: list[ScheduleResponse]

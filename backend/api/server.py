@@ -2,7 +2,8 @@
 
 ``create_app`` builds the REST API and websocket over a store; a server also
 runs the execution layer (dispatcher, consumer, monitor, and an in-process
-worker for ``--tasks``) for the app's lifetime, and serves its routes.
+worker for ``--tasks``) and the schedule runner for the app's lifetime, and
+serves their routes.
 ``backend serve``, the desktop's embedded backend and the tests and
 benchmarks that start a whole server all build it here, so none of them can
 assemble a server that differs from the one users run.
@@ -17,6 +18,8 @@ from aiohttp import web
 from backend.api.app import ExtraCtx, create_app
 from backend.api.routes.execution import execution_ctx
 from backend.api.routes.execution import routes as execution_routes
+from backend.api.routes.schedules import routes as schedule_routes
+from backend.api.scheduler import scheduler_ctx
 from backend.settings import Settings
 from backend.store.store import Store
 
@@ -32,7 +35,7 @@ def create_server_app(
     return create_app(
         settings,
         store,
-        extra_ctx=[execution_ctx(settings), *extra_ctx],
-        extra_routes=[execution_routes],
+        extra_ctx=[execution_ctx(settings), scheduler_ctx(settings), *extra_ctx],
+        extra_routes=[execution_routes, schedule_routes],
         close_store=close_store,
     )

@@ -141,7 +141,11 @@ async def read_json(request: web.Request, settings: Settings) -> JSON:
 
 async def read_model(request: web.Request, settings: Settings, model: type[M]) -> M:
     """Read the body and validate it with ``model``; errors name the field path."""
-    raw = await read_json(request, settings)
+    return validate_model(model, await read_json(request, settings))
+
+
+def validate_model(model: type[M], raw: JSON) -> M:
+    """``raw`` validated with ``model``; errors name the field path."""
     try:
         return model.model_validate(raw)
     except pydantic.ValidationError as exc:

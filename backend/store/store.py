@@ -1,7 +1,8 @@
 """The store the API and the CLI use: one object over one :class:`Database`.
 
 :class:`Store` only assembles the query groups, each in its own module
-(``users.py``, ``flows.py``, ``queues.py``), so the file list reads like the data model.
+(``users.py``, ``flows.py``, ``queues.py``, ``schedules.py``), so the file
+list reads like the data model.
 The execution layer (``execution.py``) works on the same ``Database`` and
 reuses ``rows.py`` and ``events.py``.
 """
@@ -16,10 +17,11 @@ from backend.clock import now_ms
 from backend.store.db import Database
 from backend.store.flows import FlowQueries
 from backend.store.queues import QueueQueries
+from backend.store.schedules import ScheduleQueries
 from backend.store.users import UserQueries
 
 
-class Store(UserQueries, FlowQueries, QueueQueries):
+class Store(UserQueries, FlowQueries, QueueQueries, ScheduleQueries):
     """Users, tokens, flows, jobs and queue controls in SQLite. Build with :meth:`open`."""
 
     def __init__(self, db: Database, *, clock: Callable[[], int] = now_ms) -> None:

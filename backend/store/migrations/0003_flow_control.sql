@@ -33,3 +33,27 @@ CREATE INDEX flow_jobs_in_flight ON flow_jobs(queue_name, concurrency_key)
 -- Ready jobs per queue, to mark the ones a control holds back.
 CREATE INDEX flow_jobs_outbox_queue ON flow_jobs(queue_name, concurrency_key)
     WHERE dispatched = 0 AND status IN ('waiting', 'delayed');
+
+-- Scheduled flows: a CreateFlowRequest run on a cron expression or every N ms.
+-- next_run_at is the next planned tick; the scheduler creates the tick's flow
+-- and moves next_run_at on in ONE transaction, so a tick fires once however
+-- the backend stops and starts.
+CREATE TABLE schedules (
+    id            TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    cron          TEXT,                         -- a cron expression, or
+    every_ms      INTEGER,                      -- a fixed period (from created_at)
+    timezone      TEXT NOT NULL DEFAULT 'UTC',  -- an IANA zone the cron expression is read in
+    flow          TEXT NOT NULL,                -- the CreateFlowRequest, JSON
+    overlap       TEXT NOT NULL DEFAULT 'skip', -- skip | allow: a tick while the last run is active
+    catch_up      TEXT NOT NULL DEFAULT 'once', -- once | skip: ticks missed while the backend was down
+    paused        INTEGER NOT NULL DEFAULT 0,
+    next_run_at   INTEGER NOT NULL,
+    last_run_at   INTEGER,                      -- planned time of the last tick that created a flow
+    last_flow_id  TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX schedules_due ON schedules(next_run_at) WHERE paused = 0;
+CREATE INDEX schedules_user ON schedules(user_id, created_at);
