@@ -8,8 +8,10 @@ before all its children ended).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -86,13 +88,20 @@ async def backend_process(settings: Settings, logdir: Path) -> tuple[BackendProc
     return server, token
 
 
-async def test_backend_killed_repeatedly_loses_nothing(
-    settings: Settings, workers: Workers, tmp_path: Path
-) -> None:
-    server, token = await backend_process(settings, tmp_path)
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, logdir: Path) -> AsyncIterator[tuple[BackendProc, Api]]:
+    """``backend serve`` over a fresh database, ready, with a client of its one user."""
+    server, token = await backend_process(settings, logdir)
     async with aiohttp.ClientSession() as session:
         api = Api(session, server.url, token)
         await wait_ready(api, server)
+        yield server, api
+
+
+async def test_backend_killed_repeatedly_loses_nothing(
+    settings: Settings, workers: Workers, tmp_path: Path
+) -> None:
+    async with serving(settings, tmp_path) as (server, api):
         workers.start()
         workers.start()
         flows = []

@@ -14,12 +14,11 @@ import json
 import time
 from pathlib import Path
 
-import aiohttp
 import redis
 
 from backend.settings import Settings
-from tests.e2e.kit import Api, Workers, node, runs, wait_workers
-from tests.e2e.test_crashes import backend_process, wait_ready
+from tests.e2e.kit import Workers, node, runs, wait_workers
+from tests.e2e.test_crashes import serving, wait_ready
 from tests.spans import max_overlap
 
 
@@ -38,10 +37,7 @@ def spans(redis_url: str, killed_at: float) -> list[tuple[float, float]]:
 async def test_concurrency_holds_through_worker_and_backend_kills(
     settings: Settings, workers: Workers, tmp_path: Path
 ) -> None:
-    server, token = await backend_process(settings, tmp_path)
-    async with aiohttp.ClientSession() as session:
-        api = Api(session, server.url, token)
-        await wait_ready(api, server)
+    async with serving(settings, tmp_path) as (server, api):
         doomed = workers.start()
         workers.start()
         await wait_workers(api, 2)
