@@ -15,10 +15,12 @@ one spelling of every parameter.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -38,6 +40,7 @@ from backend.domain.models import Flow, Job, JobLog, StuckInfo
 # Re-exported: the states are part of the wire, and clients import only this module.
 from backend.domain.models import FlowStatus as FlowStatus  # noqa: PLC0414
 from backend.domain.models import JobState as JobState  # noqa: PLC0414
+from backend.domain.schedules import known_zones
 
 JsonValue = Any
 
@@ -697,13 +700,87 @@ class ClientMessage(WireModel):
 # --- schedules (docs/flow-control.md) ---------------------------------------------
 
 MAX_EVERY_MS = 366 * 24 * 3600 * 1000
-Cron = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _ascending(lo: int, hi: int) -> list[str]:
+    return [f"{a}-{b}" for a in range(lo, hi) for b in range(a + 1, hi + 1)]
+
+
+def _cron_field(value: str, step: str, ranges: Sequence[str] = ()) -> str:
+    item = "|".join([*ranges, value])
+    return rf"(?:\*(?:/(?:{step}))?|(?:{item})(?:,(?:{item}))*)"
+
+
+_SIXTY = "[1-5]?[0-9]"
+_CRON_FIELDS = (
+    _cron_field(_SIXTY, "[1-9]|[1-5][0-9]"),  # minute
+    _cron_field("1?[0-9]|2[0-3]", "[1-9]|1[0-9]|2[0-3]", _ascending(0, 23)),  # hour
+    _cron_field("[1-9]|1[0-9]|2[0-8]", "[1-9]|[12][0-9]|3[01]"),  # day of month, 1-28
+    _cron_field("[1-9]|1[0-2]", "[1-9]|1[0-2]", _ascending(1, 12)),  # month
+    _cron_field("[0-7]", "[1-7]", _ascending(0, 7)),  # day of week
+)
+CRON_PATTERN = (
+    f"^(?:{_cron_field(_SIXTY, '[1-9]|[1-5][0-9]')} )?"  # seconds, when six fields
+    + " ".join(_CRON_FIELDS)
+    + "$"
+)
+"""The cron expressions accepted: 5 fields (or 6, seconds first) of ``*``, ``*/step``,
+numbers and comma lists, ranges in hours, months and weekdays; days of the month
+1-28, so every expression has a next tick in every month. Every string of this
+shape is one cronsim evaluates."""
+
+Cron = Annotated[str, Field(min_length=1, max_length=200, pattern=CRON_PATTERN)]
 Every = Annotated[int, Field(ge=1000, le=MAX_EVERY_MS), ToInt]
-Zone = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _zone_enum(schema: dict[str, Any]) -> None:
+    # The known names as one pattern, not an ``enum``: generated clients make a
+    # member of each enum value, and some zone names differ only in punctuation.
+    names = "|".join(sorted(name.replace("+", r"\+") for name in known_zones()))
+    schema["pattern"] = f"^(?:{names})$"
+
+
+def _known_zone(value: str) -> str:
+    if value not in known_zones():
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)")
+    return value
+
+
+Zone = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra=_zone_enum),
+    AfterValidator(_known_zone),
+]
+
+
+def _cron_or_every(exactly_one: bool) -> Callable[[dict[str, Any]], None]:
+    """The JSON Schema form of the timing rule (the validators below are the check):
+    ``cron`` and ``every`` are never null, and one of them (or at most one) is given."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        for key in ("cron", "every"):
+            prop = schema["properties"][key]
+            forms = [form for form in prop.pop("anyOf", ()) if form.get("type") != "null"]
+            prop.update(forms[0] if forms else {})
+            prop.pop("default", None)
+        if exactly_one:
+            schema["oneOf"] = [{"required": ["cron"]}, {"required": ["every"]}]
+        else:
+            schema["not"] = {"required": ["cron", "every"]}
+
+    return extra
+
+
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("must not be null: leave the field out instead")
+    return value
 
 
 class CreateScheduleRequest(WireModel):
     """``POST /schedules``: run ``flow`` on ``cron`` (in ``timezone``) or ``every`` ms."""
+
+    model_config = ConfigDict(json_schema_extra=_cron_or_every(True))
 
     name: Name
     cron: Cron | None = Field(
@@ -722,6 +799,8 @@ class CreateScheduleRequest(WireModel):
     )
     paused: bool = False
 
+    _cron_not_null = field_validator("cron", "every", mode="before")(_not_null)
+
     @model_validator(mode="after")
     def _one_timing(self) -> CreateScheduleRequest:
         if (self.cron is None) == (self.every is None):
@@ -730,8 +809,10 @@ class CreateScheduleRequest(WireModel):
 
 
 class UpdateScheduleRequest(WireModel):
-    """``PATCH /schedules/{id}``: a field left out keeps its value; ``cron`` and
-    ``every`` replace each other."""
+    """``PATCH /schedules/{id}``: a field left out (or null) keeps its value;
+    ``cron`` and ``every`` replace each other."""
+
+    model_config = ConfigDict(json_schema_extra=_cron_or_every(False))
 
     name: Name | None = None
     cron: Cron | None = None
@@ -741,6 +822,8 @@ class UpdateScheduleRequest(WireModel):
     overlap: Literal["skip", "allow"] | None = None
     catch_up: Literal["once", "skip"] | None = None
     paused: bool | None = None
+
+    _cron_not_null = field_validator("cron", "every", mode="before")(_not_null)
 
     @model_validator(mode="after")
     def _one_timing(self) -> UpdateScheduleRequest:

@@ -24,10 +24,11 @@ every`` (the anchor is the schedule's creation), whatever the zone.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 
@@ -89,7 +90,15 @@ class Timing:
         return latest
 
 
+@functools.cache
+def known_zones() -> frozenset[str]:
+    """The IANA zone names this system knows (read once, on first use)."""
+    return frozenset(available_timezones())
+
+
 def _zone(name: str) -> ZoneInfo:
+    if name not in known_zones():
+        raise InvalidSchedule(f"unknown time zone {name!r}", field="timezone")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

@@ -53,8 +53,6 @@ async def until(check: Any, within: float = 60.0) -> Any:
         ({"name": "s", "every": 2000, "flow": {**QUICK, "queueName": "nope"}}, "flow.queueName"),
         ({"name": "s", "every": 2000, "flow": {**QUICK, "opts": {"attempts": 0}}},
          "flow.opts.attempts"),
-        ({"name": "s", "every": 2000, "flow": {**QUICK, "opts": {"jobId": "fixed"}}},
-         "flow.opts.jobId"),
         ({"name": "s", "every": 2000, "flow": QUICK, "overlap": "queue"}, "overlap"),
         ({"name": "s", "every": 2000, "flow": QUICK, "catchUp": "all"}, "catchUp"),
     ],
@@ -66,6 +64,12 @@ async def test_invalid_schedules_are_422_naming_the_field(
     assert status == 422, answer
     assert answer["error"].get("path") == path
     assert (await backend.api.ok("GET", "/schedules"))["items"] == []
+
+
+async def test_a_fixed_job_id_is_409(backend: Backend) -> None:
+    body = {"name": "s", "every": 2000, "flow": {**QUICK, "opts": {"jobId": "fixed"}}}
+    status, answer = await backend.api.call("POST", "/schedules", body)
+    assert (status, answer["error"]["path"]) == (409, "flow.opts.jobId")
 
 
 async def test_manage_a_schedule(backend: Backend, workers: Workers) -> None:

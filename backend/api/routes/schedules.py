@@ -4,7 +4,7 @@ The runner that fires them is ``backend.api.scheduler``; the rules are
 ``backend.domain.schedules``. A schedule's flow is validated as ``POST
 /flows`` validates one (errors under ``flow.``), cron expressions and time
 zones when they are given (422 naming ``cron`` or ``timezone``), and a flow
-that fixes an ``opts.jobId`` is refused: every run would reuse it.
+that fixes an ``opts.jobId`` is refused (409): every run would reuse it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from backend.api.spec import operation
 from backend.api.validation import read_json, validate_model, validate_tree
 from backend.domain.models import Flow
 from backend.domain.schedules import CatchUp, InvalidSchedule, Overlap, Schedule, Timing
-from backend.errors import ValidationError
+from backend.errors import Conflict, ValidationError
 from backend.schemas import (
     CreateScheduleRequest,
     FlowResponse,
@@ -88,7 +88,8 @@ def _checked(schedule: Schedule, settings: Settings) -> Schedule:
         path = "flow" if exc.path is None else f"flow.{exc.path}"
         raise ValidationError(str(exc), path=path, code=exc.code) from None
     for path in tree.job_id_paths.values():
-        raise ValidationError(
+        # 409, as for a jobId already taken: every run after the first would take it again
+        raise Conflict(
             "a scheduled flow cannot fix opts.jobId: every run would reuse it",
             path=f"flow.{path}",
             code="fixed_job_id",
@@ -111,7 +112,7 @@ def _restart(schedule: Schedule, now: int) -> Schedule:
     request=CreateScheduleRequest,
     request_example=EXAMPLE,
     responses={201: ScheduleResponse},
-    errors=(400, 413, 415, 422),
+    errors=(400, 409, 413, 415, 422),
     description=(
         "The server creates `flow` at every tick of `cron` (read in `timezone`) or every "
         "`every` milliseconds, once per tick across restarts. Each run is a normal flow named "
@@ -179,7 +180,7 @@ async def _update(request: web.Request, change: Any) -> web.Response:
     tag="schedules",
     request=UpdateScheduleRequest,
     responses={200: ScheduleResponse},
-    errors=(400, 404, 413, 415, 422),
+    errors=(400, 404, 409, 413, 415, 422),
     path_params=_ID,
     description=(
         "A field left out keeps its value; `cron` and `every` replace each other. A new "

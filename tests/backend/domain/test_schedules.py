@@ -6,6 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backend.domain.schedules import (
     MISFIRE_GRACE_MS,
@@ -16,6 +18,7 @@ from backend.domain.schedules import (
     Timing,
     decide,
 )
+from backend.schemas import CRON_PATTERN
 
 T0 = 1_700_000_000_000
 EVERY = Timing(None, 2000, "UTC", T0)
@@ -117,3 +120,11 @@ def test_missed_ticks_run_once_or_not_at_all(catch_up: CatchUp, expected: Firing
     got = decide(MINUTELY, due=T0 + 60_000, now=T0 + 330_000, overlap=Overlap.SKIP,
                  catch_up=catch_up, last_active=False)  # fmt: skip
     assert got == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(CRON_PATTERN, fullmatch=True))
+def test_every_expression_the_document_allows_is_one_cronsim_evaluates(expression: str) -> None:
+    timing = Timing(expression, None, "Europe/Paris", T0)
+    timing.check()
+    assert timing.next_after(T0) > T0
