@@ -191,6 +191,10 @@ class Controller(QObject):
     async def retry_flow(self, flow_id: str) -> None:
         await self.rest.retry_flow(flow_id)
 
+    async def set_queue_paused(self, name: str, paused: bool) -> None:
+        await (self.rest.pause_queue(name) if paused else self.rest.resume_queue(name))
+        await self.refresh_overview()
+
     # --- live ------------------------------------------------------------------
 
     def _remember_link(self, status: LinkStatus) -> None:

@@ -27,6 +27,7 @@ from backend.schemas import (
     HealthResponse,
     JobDetail,
     JobList,
+    QueueControlsResponse,
     QueueInfo,
     QueueList,
     WorkerList,
@@ -158,6 +159,12 @@ class RestClient:
 
     async def queues(self) -> list[QueueInfo]:
         return (await self._get(QueueList, "/queues")).items
+
+    async def pause_queue(self, name: str) -> QueueControlsResponse:
+        return await self._post(QueueControlsResponse, f"/queues/{name}/pause")
+
+    async def resume_queue(self, name: str) -> QueueControlsResponse:
+        return await self._post(QueueControlsResponse, f"/queues/{name}/resume")
 
     async def workers(self) -> list[WorkerResponse]:
         return (await self._get(WorkerList, "/workers")).items

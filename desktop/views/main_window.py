@@ -158,6 +158,9 @@ class MainWindow(QMainWindow):
         self.details.retryJobRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
         self.details.cancelFlowRequested.connect(lambda fid: c.spawn(c.cancel_flow(fid)))
         self.details.retryFlowRequested.connect(lambda fid: c.spawn(c.retry_flow(fid)))
+        self.queues_page.pauseRequested.connect(
+            lambda name, paused: c.spawn(c.set_queue_paused(name, paused))
+        )
         c.jobsLoaded.connect(self._on_jobs_loaded)
         c.jobChanged.connect(self._on_job_changed)
         c.jobDetailLoaded.connect(self.details.show_detail)
