@@ -112,6 +112,11 @@ async def fire_due(
     """Fire every due schedule (at most ``limit``) in one transaction: create
     each tick's flow with ``make_flow(conn, schedule, planned)`` (None: the
     tick is skipped as ``invalid``) and move each schedule to its next tick."""
+    # A read first: nothing due opens no write transaction (whose commit would
+    # wake every commit listener, this scheduler included, for nothing).
+    async with db.read() as conn:
+        if not await due(conn, now, 1):
+            return []
     fired: list[Fired] = []
     async with db.transaction() as conn:
         schedules = await due(conn, now, limit)

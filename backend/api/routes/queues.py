@@ -47,13 +47,18 @@ async def list_queues(request: web.Request) -> web.Response:
     )
 
 
-async def _update(
-    request: web.Request, change: Callable[[QueueControls], QueueControls]
-) -> web.Response:
+def _queue_name(request: web.Request) -> str:
+    """The path's queue, if allowed (checked before any body is read: 404 first)."""
     name = request.match_info["name"]
     if name not in request.app[SETTINGS].allowed_queues:
         raise NotFound(f"no queue {name!r}", path="name")
-    updated = await request.app[STORE].update_queue(name, change)
+    return name
+
+
+async def _update(
+    request: web.Request, change: Callable[[QueueControls], QueueControls]
+) -> web.Response:
+    updated = await request.app[STORE].update_queue(_queue_name(request), change)
     return json_model(QueueControlsResponse.of(updated))
 
 
@@ -101,6 +106,7 @@ async def resume_queue(request: web.Request) -> web.Response:
     request_example={"concurrency": 2, "rateLimit": {"max": 5, "duration": 1000}},
 )
 async def update_queue(request: web.Request) -> web.Response:
+    _queue_name(request)
     body = await read_model(request, request.app[SETTINGS], UpdateQueueRequest)
     given = body.model_fields_set
     changes: dict[str, object] = {}

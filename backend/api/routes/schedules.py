@@ -189,6 +189,8 @@ async def _update(request: web.Request, change: Any) -> web.Response:
 )
 async def update_schedule(request: web.Request) -> web.Response:
     settings, store = request.app[SETTINGS], request.app[STORE]
+    # 404 before the body is read: another user's schedule answers as a missing one
+    await store.get_schedule(current_user(request).id, request.match_info["id"])
     raw = await read_json(request, settings)
     body = validate_model(UpdateScheduleRequest, raw)
     now = store.clock()

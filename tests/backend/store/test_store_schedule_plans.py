@@ -57,5 +57,19 @@ async def test_schedule_queries_use_their_indexes(
     )
     assert len(queries) >= 6
     assert unindexed(store.db.path, queries) == {}
-    [due] = [q for q in queries if "next_run_at <=" in q]
-    assert any("schedules_due" in line for line in plan(store.db.path, due))
+    due = [q for q in queries if "next_run_at <=" in q]
+    assert due
+    for query in due:
+        assert any("schedules_due" in line for line in plan(store.db.path, query))
+
+
+async def test_nothing_due_opens_no_write_transaction(store: Store) -> None:
+    """A commit wakes the scheduler; an empty commit of its own would wake it again."""
+    commits: list[None] = []
+    store.db.commit_listeners.append(lambda: commits.append(None))
+
+    async def never(_conn: aiosqlite.Connection, _s: Schedule, _planned: int) -> Flow | None:
+        raise AssertionError("nothing is due")
+
+    assert await schedules.fire_due(store.db, store.clock(), never) == []
+    assert commits == []
