@@ -777,6 +777,10 @@ def _not_null(value: object) -> object:
     return value
 
 
+OverlapName = Literal["skip", "allow"]
+CatchUpName = Literal["once", "skip"]
+
+
 class CreateScheduleRequest(WireModel):
     """``POST /schedules``: run ``flow`` on ``cron`` (in ``timezone``) or ``every`` ms."""
 
@@ -790,10 +794,10 @@ class CreateScheduleRequest(WireModel):
     every: Every | None = Field(default=None, description="or: a period in milliseconds")
     timezone: Zone = Field(default="UTC", description="the IANA zone the cron expression is in")
     flow: CreateFlowRequest = Field(description="the flow each run creates (no opts.jobId)")
-    overlap: Literal["skip", "allow"] = Field(
+    overlap: OverlapName = Field(
         default="skip", description="a tick while the previous run's flow is still active"
     )
-    catch_up: Literal["once", "skip"] = Field(
+    catch_up: CatchUpName = Field(
         default="once",
         description="ticks missed while the backend was down: run once on start, or skip",
     )
@@ -819,8 +823,8 @@ class UpdateScheduleRequest(WireModel):
     every: Every | None = None
     timezone: Zone | None = None
     flow: CreateFlowRequest | None = None
-    overlap: Literal["skip", "allow"] | None = None
-    catch_up: Literal["once", "skip"] | None = None
+    overlap: OverlapName | None = None
+    catch_up: CatchUpName | None = None
     paused: bool | None = None
 
     _cron_not_null = field_validator("cron", "every", mode="before")(_not_null)
@@ -839,8 +843,8 @@ class ScheduleResponse(OutModel):
     every: int | None
     timezone: str
     flow: dict[str, JsonValue]
-    overlap: Literal["skip", "allow"]
-    catch_up: Literal["once", "skip"]
+    overlap: OverlapName
+    catch_up: CatchUpName
     paused: bool
     next_run_at: Timestamp = Field(description="the next planned tick")
     last_run_at: Timestamp | None = Field(description="the planned time of the last run")

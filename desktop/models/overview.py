@@ -21,7 +21,7 @@ Index = QModelIndex | QPersistentModelIndex
 QUEUE_STATES = tuple(s.value for s in JobState)
 
 
-class _SnapshotModel(QAbstractTableModel):
+class SnapshotModel(QAbstractTableModel):
     headers: tuple[str, ...] = ()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -73,7 +73,7 @@ def limits_text(queue: QueueInfo) -> str:
     return ", ".join(parts)
 
 
-class QueueCountsModel(_SnapshotModel):
+class QueueCountsModel(SnapshotModel):
     """One row per queue: one column per job state, then its controls."""
 
     headers = ("Queue", *(STATE_LABELS[s] for s in QUEUE_STATES), "Paused", "Limits")
@@ -124,7 +124,7 @@ def heartbeat_age(heartbeat_at: object, now: float | None = None) -> str:
     return "?" if seconds is None else f"{max(0.0, seconds):.0f} s ago"
 
 
-class WorkersModel(_SnapshotModel):
+class WorkersModel(SnapshotModel):
     headers = ("Worker", "Host", "PID", "Queues", "Tasks", "Heartbeat")
 
     def _key(self, row: Any) -> str:
