@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,7 +111,14 @@ async def _active_flows(store: Store) -> int:
     return int(row[0]) if row else 0
 
 
-async def bench_flowdesk(url: str, roots: list[JobSpec], workdir: Path) -> tuple[float, int]:
+async def bench_flowdesk(
+    url: str,
+    roots: list[JobSpec],
+    workdir: Path,
+    prepare: Callable[[Store], Awaitable[object]] | None = None,
+) -> tuple[float, int]:
+    """Jobs per second through the backend; ``prepare(store)`` runs first (e.g.
+    to set queue controls, see ``bench_limits.py``)."""
     redis = Redis.from_url(url)
     await redis.flushdb()
     await redis.aclose()
@@ -121,6 +129,8 @@ async def bench_flowdesk(url: str, roots: list[JobSpec], workdir: Path) -> tuple
     execution = await Execution.start(settings, store.db)
     try:
         user, _token = await store.create_user("bench")
+        if prepare is not None:
+            await prepare(store)
         while not await execution.registry.refresh(force=True):
             await asyncio.sleep(0.1)
         counter = iter(range(10**9))

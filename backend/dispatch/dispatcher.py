@@ -174,7 +174,7 @@ class Dispatcher:
             total += moved
             if not moved and not failed:
                 return total  # nothing moved: do not spin on the same rows
-            if COALESCE_FROM <= len(free) < self.settings.dispatch_batch:
+            if COALESCE_FROM <= moved < self.settings.dispatch_batch:
                 # Jobs are arriving in numbers: gather a few milliseconds'
                 # worth before the next pipeline and transaction.
                 await asyncio.sleep(COALESCE_S)
