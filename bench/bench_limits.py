@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import shutil
 import statistics
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -27,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from backend.domain.limits import RateLimit  # noqa: E402
 from backend.store.store import Store  # noqa: E402
-from bench.bench_flows import bench_flowdesk, shapes  # noqa: E402
-from tests.conftest import RedisServer  # noqa: E402
+from bench.bench_flows import bench_flowdesk, private_redis, shapes  # noqa: E402
 
 Prepare = Callable[[Store], Awaitable[object]] | None
 
@@ -52,17 +49,14 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--wide", type=int, default=2000)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="flowdesk-bench-"))
-    server = RedisServer(workdir)
-    server.start()
     all_shapes = shapes(args.wide)
     picked = {name: roots for name, roots in all_shapes.items() if not name.startswith("chain")}
-    try:
+    with private_redis() as (url, workdir):
         results: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.repeats):
             for shape, roots in picked.items():
                 for variant, prepare in VARIANTS.items():
-                    rate, _jobs = await bench_flowdesk(server.url, roots, workdir, prepare)
+                    rate, _jobs = await bench_flowdesk(url, roots, workdir, prepare)
                     results.setdefault((shape, variant), []).append(rate)
         print(f"{'shape':28} {'variant':18} {'jobs/s':>8} {'ratio':>6}")
         for shape in picked:
@@ -71,9 +65,6 @@ async def main() -> None:
                 rate = statistics.median(results[(shape, variant)])
                 print(f"{shape:28} {variant:18} {rate:>8.0f} {rate / base:>6.2f}")
         print(f"(median of {args.repeats} runs each, all in this run)")
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
