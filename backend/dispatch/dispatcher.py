@@ -237,6 +237,8 @@ class Dispatcher:
             )
             return True
 
-        failed = await apply_to_flows(self.db, self.cache, select, fail, self.clock())
+        failed = await apply_to_flows(
+            self.db, self.cache, select, fail, self.clock(), cancel=self.transport.cancel
+        )
         self.failed_unknown += len(failed)
         return len(failed)

@@ -158,7 +158,9 @@ class Monitor:
             log.warning("event=job_stalled job=%s worker=%s", job_id, job.worker_id)
             return True
 
-        retried = await apply_to_flows(self.db, self.cache, select, stall, self.clock())
+        retried = await apply_to_flows(
+            self.db, self.cache, select, stall, self.clock(), cancel=self.transport.cancel
+        )
         self.stalled += len(retried)
         # The dead worker's message would be reclaimed later and run the lost
         # attempt again for nothing: the retry is already on its way.
