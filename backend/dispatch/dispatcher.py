@@ -27,8 +27,9 @@ import aiosqlite
 from backend.dispatch.cache import MachineCache, Select, apply_to_flows, given
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Outgoing, Transport
+from backend.dispatch.withdraw import withdraw
 from backend.domain.engine import FlowMachine
-from backend.domain.limits import Blocked, blocked, next_opening
+from backend.domain.limits import Blocked, HeldBy, blocked, next_opening
 from backend.settings import Settings
 from backend.shutdown import raise_if_cancelled
 from backend.store.admission import claim_ready, hold_blocked
@@ -40,7 +41,7 @@ from backend.store.execution import (
     ready_jobs,
     unclaim,
 )
-from backend.store.queues import load_controls, queue_loads, unmarked_held
+from backend.store.queues import load_controls, queue_loads, sent_not_started, unmarked_held
 from backend.worker.protocol import FlowLabel, build_message
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,8 @@ class Dispatcher:
         path). Jobs of controlled queues are claimed under their controls in
         a write transaction, then sent (``backend.store.admission``); ready
         jobs of queues and keys that admit nothing now are left out of the
-        batch and only marked ``heldBy``.
+        batch and only marked ``heldBy``. A paused queue's jobs that were sent
+        but not started are taken back first (``backend.dispatch.withdraw``).
         """
         total = 0
         while True:
@@ -147,7 +149,12 @@ class Dispatcher:
                     conn, now, self.settings.dispatch_batch, stop.queues, stop.keys
                 )
                 unmarked = await unmarked_held(conn, stop.queues, stop.keys, now, 1)
+                paused = [q for q, why in stop.queues.items() if why is HeldBy.PAUSED]
+                unstarted = await sent_not_started(conn, paused)
             self._opens_at = next_opening(controls, loads, now)
+            if unstarted:
+                await withdraw(self.db, self.cache, self.transport, paused, self.clock)
+                continue
             if not batch and not unmarked:
                 return total
             if batch:

@@ -253,3 +253,21 @@ class QueueQueries:
                 users = [row[0] async for row in cursor]
             await save_controls(conn, updated, users, now)
         return updated
+
+
+async def sent_not_started(
+    conn: aiosqlite.Connection, queues: Collection[str]
+) -> dict[str, list[str]]:
+    """flow_id -> jobs of ``queues`` whose message is in the broker but not started."""
+    if not queues:
+        return {}
+    found: dict[str, list[str]] = {}
+    async with conn.execute(
+        "SELECT job_id, flow_id FROM flow_jobs INDEXED BY flow_jobs_in_flight "  # noqa: S608
+        f"WHERE {_IN_FLIGHT} AND status = 'waiting' "
+        "AND queue_name IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(queues)),),
+    ) as cursor:
+        async for row in cursor:
+            found.setdefault(row["flow_id"], []).append(row["job_id"])
+    return found

@@ -132,3 +132,44 @@ async def test_a_paused_queue_starts_nothing_until_resumed(
     jobs = await backend.api.jobs(flow["id"])
     assert all(job["heldBy"] is None for job in jobs.values())
     assert len(spans_of(backend.settings.redis_url, "z-")) == 5
+
+
+async def test_pausing_takes_back_messages_no_worker_started(
+    backend: Backend, workers: Workers
+) -> None:
+    """Sent before the pause, not started: no worker runs them until the resume."""
+    leaves = [node(f"w-{i}") for i in range(5)]
+    flow = await backend.api.create(node("root", "value", *leaves, queue="flowQueue"))
+
+    async def all_sent() -> None:
+        while True:
+            async with (
+                backend.store.db.read() as conn,
+                conn.execute(
+                    "SELECT count(*) FROM flow_jobs WHERE job_id LIKE 'w-%' AND dispatched = 1"
+                ) as cursor,
+            ):
+                row = await cursor.fetchone()
+            if row is not None and row[0] == 5:
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(all_sent(), 30)  # no worker yet: the messages wait in Redis
+    await backend.api.ok("POST", "/queues/jobQueue/pause")
+
+    async def all_held() -> None:
+        while True:
+            jobs = await backend.api.jobs(flow["id"])
+            if all(jobs[f"w-{i}"]["heldBy"] == "paused" for i in range(5)):
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(all_held(), 30)
+    workers.start()
+    await wait_workers(backend.api, 1)
+    await asyncio.sleep(1.0)  # time for a leak to show: nothing may have started
+    assert spans_of(backend.settings.redis_url, "w-") == []
+    await backend.api.ok("POST", "/queues/jobQueue/resume")
+    done = await backend.api.wait_flow(flow["id"])
+    assert done["status"] == "completed"
+    assert len(spans_of(backend.settings.redis_url, "w-")) == 5  # each ran once

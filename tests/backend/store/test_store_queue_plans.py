@@ -47,6 +47,7 @@ async def exercise_queue_queries(store: Store, alice: User, ids: Callable[[], st
         assert stop.keys
         await execution.ready_jobs(conn, now, 10, stop.queues, stop.keys)
         await admission.hold_blocked(conn, stop, now, 10)
+        assert await queues.sent_not_started(conn, ["jobQueue"])
     await store.update_queue("jobQueue", lambda c: dataclasses.replace(c, paused=True))
     async with store.db.transaction() as conn:
         controls = await queues.load_controls(conn)
