@@ -11,7 +11,8 @@ it), SIGKILLs and restarts the backend several times, and restarts Redis
 empty once. Then it lets every flow finish, stops the backend with SIGTERM,
 and checks the outcome (``check.py``): final states, root values, no
 completion recorded twice, no parent before its children, SQLite integrity,
-and that the queue given a concurrency limit never ran more jobs at once.
+and that the queue given a concurrency limit never ran more jobs at once
+(except just after Redis lost its contents: see ``check.check_limit``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class Report:
     config: SoakConfig
     verdict: Verdict
     faults: Counter[str] = field(default_factory=Counter)
+    fault_times: list[tuple[str, float]] = field(default_factory=list)  # (fault, epoch s)
     submit_retries: int = 0
     lost_answers: int = 0  # POSTs whose answer died with the backend (found by jobId later)
     drained_in: float = 0.0
@@ -80,6 +82,9 @@ class Report:
             f"{self.lost_answers}, worker children restarted by taskiq: {self.child_restarts}",
             f"drained in {self.drained_in:.1f}s after the faults stopped; backend SIGTERM exit "
             f"code {self.stop_code} in {self.stop_seconds:.2f}s; total {self.elapsed:.0f}s",
+            "fault times: " + ", ".join(f"{k}@{t:.3f}" for k, t in self.fault_times),
+            f"limited queue: {v.limit_exempt} runs not counted against its limit (a repeat of "
+            "an attempt already run, or started within 5 s of a Redis loss)",
             f"violations: {len(v.violations)}",
             *(f"  - {line}" for line in v.violations[:50]),
         ]
@@ -162,6 +167,7 @@ class Soak:
             self.down.add("backend")
             self.backend.kill()
             self.report.faults["backend_sigkill"] += 1
+            self.report.fault_times.append(("backend_sigkill", time.time()))
             await asyncio.sleep(self.rng.uniform(0.2, 1.5))
             self.backend.start()
             self.down.discard("backend")
@@ -174,6 +180,7 @@ class Soak:
             await asyncio.sleep(max(0.0, slot - self.elapsed()))
             await asyncio.to_thread(self.redis.restart_empty)
             self.report.faults["redis_restart_empty"] += 1
+            self.report.fault_times.append(("redis_restart_empty", time.time()))
 
     async def watchdog(self) -> None:
         """A process that exits by itself (not killed here) is a finding: note it, restart it."""
@@ -290,8 +297,9 @@ class Soak:
             log.read_text(errors="replace").count("is dead. Scheduling reload")
             for log in self.workdir.glob("worker-*.log")
         )
+        losses = [at for fault, at in self.report.fault_times if fault == "redis_restart_empty"]
         verdict = await asyncio.to_thread(
-            check, self.db, self.runs_file, self.plans, self.config.limit
+            check, self.db, self.runs_file, self.plans, self.config.limit, losses
         )
         verdict.violations[:0] = self.report.verdict.violations
         if self.report.stop_code != 0:
