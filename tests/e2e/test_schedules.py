@@ -178,10 +178,12 @@ async def test_a_tick_missed_while_the_backend_was_down_runs_once(
     assert len(ticks) == len(set(ticks)), ticks  # no tick fired twice
     # Of the two or three ticks that fell while it was down, at most one ran
     # (once, for the latest); the first run after the restart is for a tick
-    # at most one period before the backend was ready again: the latest.
+    # at most one period before the backend was ready again: the latest
+    # missed one, not skipped (+1 s: the runner's first pass may come a
+    # moment after /health answers, and a tick may fall in between).
     assert len([t for t in ticks if down < t < restarted]) <= 1, (down, restarted, ticks)
     first = min(t for t in ticks if t > down)
-    assert up - 4 <= first <= up, (down, restarted, up, ticks)
+    assert up - 4 <= first <= up + 1, (down, restarted, up, ticks)
 
 
 async def _at_least(api: Api, count: int) -> bool:
