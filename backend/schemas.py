@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -34,11 +36,13 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
 from pydantic_core import CoreSchema
 
+from backend.domain.limits import QueueControls
 from backend.domain.models import Flow, Job, JobLog, StuckInfo
 
 # Re-exported: the states are part of the wire, and clients import only this module.
 from backend.domain.models import FlowStatus as FlowStatus  # noqa: PLC0414
 from backend.domain.models import JobState as JobState  # noqa: PLC0414
+from backend.domain.schedules import known_zones
 from backend.domain.search import BulkAction as BulkAction  # noqa: PLC0414
 from backend.domain.search import FlowFilter, JobFilter
 from backend.domain.search import FlowSort as FlowSort  # noqa: PLC0414
@@ -138,6 +142,16 @@ class JobOpts(WireModel):
     ignore_dependency_on_failure: bool = False
     remove_dependency_on_failure: bool = False
     continue_parent_on_failure: bool = False
+    concurrency_key: Annotated[str, Field(min_length=1, max_length=256)] | None = Field(
+        default=None,
+        description="counts the job against its queue's keyConcurrency (e.g. a customer id)",
+    )
+    fail_fast: bool | None = Field(
+        default=None,
+        description="on a parent: when it fails (e.g. a child with failParentOnFailure failed), "
+        "cancel its unfinished descendants; running ones are asked to stop. Unset: the "
+        "flow's failFast",
+    )
 
     @field_validator("backoff", mode="before")
     @classmethod
@@ -234,6 +248,10 @@ class CreateFlowRequest(FlowJobData):
     """``POST /flows``: the root job; its ``name`` is also the flow's name."""
 
     metadata: Metadata | None = None
+    fail_fast: bool = Field(
+        default=False,
+        description="the default of opts.failFast for every job of the flow that leaves it unset",
+    )
 
 
 class MetadataField(WireModel):
@@ -351,6 +369,10 @@ class FlowJobResponse(OutModel):
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     run_at: Timestamp | None = None
+    held_by: HeldByName | None = Field(
+        default=None,
+        description="while the job is ready but not sent: the queue control holding it back",
+    )
 
     @classmethod
     def of(cls, job: Job) -> FlowJobResponse:
@@ -373,6 +395,7 @@ class FlowJobResponse(OutModel):
             started_at=iso(job.started_at),
             finished_at=iso(job.finished_at),
             run_at=iso(job.run_at),
+            held_by=job.held_by if job.status in _HOLDABLE and not job.dispatched else None,
         )
 
 
@@ -398,8 +421,66 @@ class JobList(OutModel):
     items: list[FlowJobResponse]
 
 
-class QueueInfo(OutModel):
+HeldByName = Literal["paused", "concurrency", "keyConcurrency", "rateLimit"]
+_HOLDABLE = frozenset({JobState.WAITING, JobState.DELAYED})
+MAX_LIMIT = 1_000_000
+MAX_RATE_WINDOW_MS = 24 * 3600 * 1000
+
+
+class RateLimitSpec(WireModel):
+    """At most ``max`` jobs of the queue sent per ``duration`` milliseconds (sliding window)."""
+
+    max: Annotated[int, Field(ge=1, le=MAX_LIMIT), ToInt]
+    duration: Annotated[int, Field(ge=1, le=MAX_RATE_WINDOW_MS), ToInt]
+
+
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT), ToInt]
+
+
+class UpdateQueueRequest(WireModel):
+    """``PATCH /queues/{name}``: a field left out keeps its value; ``null`` removes the limit."""
+
+    concurrency: Limit | None = Field(
+        default=None, description="most jobs of the queue sent and unfinished at once"
+    )
+    rate_limit: RateLimitSpec | None = Field(
+        default=None, description="most jobs of the queue sent per window"
+    )
+    key_concurrency: Limit | None = Field(
+        default=None,
+        description="most jobs sent and unfinished at once per opts.concurrencyKey",
+    )
+
+
+class RateLimitInfo(OutModel):
+    max: int
+    duration: int = Field(description="milliseconds")
+
+
+class QueueControlsResponse(OutModel):
+    """A queue's flow controls (``queue:updated`` carries this)."""
+
     name: str
+    paused: bool = False
+    concurrency: int | None = None
+    rate_limit: RateLimitInfo | None = None
+    key_concurrency: int | None = None
+
+    @classmethod
+    def of(cls, controls: QueueControls) -> QueueControlsResponse:
+        rate = controls.rate_limit
+        return cls(
+            name=controls.name,
+            paused=controls.paused,
+            concurrency=controls.concurrency,
+            rate_limit=None
+            if rate is None
+            else RateLimitInfo(max=rate.max, duration=rate.duration),
+            key_concurrency=controls.key_concurrency,
+        )
+
+
+class QueueInfo(QueueControlsResponse):
     counts: dict[str, int]
 
 
@@ -829,6 +910,14 @@ class FlowJobUpdatedMessage(OutModel):
     data: FlowJobResponse
 
 
+class QueueUpdatedMessage(OutModel):
+    """An operator paused, resumed or limited a queue."""
+
+    type: Literal["queue:updated"]
+    seq: int
+    data: QueueControlsResponse
+
+
 class FlowRef(OutModel):
     id: str
 
@@ -872,7 +961,11 @@ class WsErrorMessage(OutModel):
 
 
 EventMessage = Annotated[
-    FlowCreatedMessage | FlowUpdatedMessage | FlowJobUpdatedMessage | FlowDeletedMessage,
+    FlowCreatedMessage
+    | FlowUpdatedMessage
+    | FlowJobUpdatedMessage
+    | FlowDeletedMessage
+    | QueueUpdatedMessage,
     Field(discriminator="type"),
 ]
 """A message carrying one event of the log: the ones with a ``seq`` to resume from."""
@@ -882,6 +975,7 @@ ServerMessage = Annotated[
     | FlowUpdatedMessage
     | FlowJobUpdatedMessage
     | FlowDeletedMessage
+    | QueueUpdatedMessage
     | ResyncMessage
     | SubscriptionMessage
     | WsErrorMessage,
@@ -905,3 +999,164 @@ class ClientMessage(WireModel):
 
     type: Literal["subscribe", "unsubscribe"]
     flow_id: Annotated[str, Field(min_length=1)] | None = None
+
+
+# --- schedules (docs/flow-control.md) ---------------------------------------------
+
+MAX_EVERY_MS = 366 * 24 * 3600 * 1000
+
+
+def _ascending(lo: int, hi: int) -> list[str]:
+    return [f"{a}-{b}" for a in range(lo, hi) for b in range(a + 1, hi + 1)]
+
+
+def _cron_field(value: str, step: str, ranges: Sequence[str] = ()) -> str:
+    item = "|".join([*ranges, value])
+    return rf"(?:\*(?:/(?:{step}))?|(?:{item})(?:,(?:{item}))*)"
+
+
+_SIXTY = "[1-5]?[0-9]"
+_CRON_FIELDS = (
+    _cron_field(_SIXTY, "[1-9]|[1-5][0-9]"),  # minute
+    _cron_field("1?[0-9]|2[0-3]", "[1-9]|1[0-9]|2[0-3]", _ascending(0, 23)),  # hour
+    _cron_field("[1-9]|1[0-9]|2[0-8]", "[1-9]|[12][0-9]|3[01]"),  # day of month, 1-28
+    _cron_field("[1-9]|1[0-2]", "[1-9]|1[0-2]", _ascending(1, 12)),  # month
+    _cron_field("[0-7]", "[1-7]", _ascending(0, 7)),  # day of week
+)
+CRON_PATTERN = (
+    f"^(?:{_cron_field(_SIXTY, '[1-9]|[1-5][0-9]')} )?"  # seconds, when six fields
+    + " ".join(_CRON_FIELDS)
+    + "$"
+)
+"""The cron expressions accepted: 5 fields (or 6, seconds first) of ``*``, ``*/step``,
+numbers and comma lists, ranges in hours, months and weekdays; days of the month
+1-28, so every expression has a next tick in every month. Every string of this
+shape is one cronsim evaluates."""
+
+Cron = Annotated[str, Field(min_length=1, max_length=200, pattern=CRON_PATTERN)]
+Every = Annotated[int, Field(ge=1000, le=MAX_EVERY_MS), ToInt]
+
+
+def _zone_enum(schema: dict[str, Any]) -> None:
+    # The known names as one pattern, not an ``enum``: generated clients make a
+    # member of each enum value, and some zone names differ only in punctuation.
+    names = "|".join(sorted(name.replace("+", r"\+") for name in known_zones()))
+    schema["pattern"] = f"^(?:{names})$"
+
+
+def _known_zone(value: str) -> str:
+    if value not in known_zones():
+        raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)")
+    return value
+
+
+Zone = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra=_zone_enum),
+    AfterValidator(_known_zone),
+]
+
+
+def _cron_or_every(exactly_one: bool) -> Callable[[dict[str, Any]], None]:
+    """The JSON Schema form of the timing rule (the validators below are the check):
+    ``cron`` and ``every`` are never null, and one of them (or at most one) is given."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        for key in ("cron", "every"):
+            prop = schema["properties"][key]
+            forms = [form for form in prop.pop("anyOf", ()) if form.get("type") != "null"]
+            prop.update(forms[0] if forms else {})
+            prop.pop("default", None)
+        if exactly_one:
+            schema["oneOf"] = [{"required": ["cron"]}, {"required": ["every"]}]
+        else:
+            schema["not"] = {"required": ["cron", "every"]}
+
+    return extra
+
+
+def _refuse_null(value: object) -> object:
+    if value is None:
+        raise ValueError("must not be null: leave the field out instead")
+    return value
+
+
+OverlapName = Literal["skip", "allow"]
+CatchUpName = Literal["once", "skip"]
+
+
+class CreateScheduleRequest(WireModel):
+    """``POST /schedules``: run ``flow`` on ``cron`` (in ``timezone``) or ``every`` ms."""
+
+    model_config = ConfigDict(json_schema_extra=_cron_or_every(True))
+
+    name: Name
+    cron: Cron | None = Field(
+        default=None,
+        description="a cron expression: 5 fields, or 6 with seconds first (e.g. '0 3 * * *')",
+    )
+    every: Every | None = Field(default=None, description="or: a period in milliseconds")
+    timezone: Zone = Field(default="UTC", description="the IANA zone the cron expression is in")
+    flow: CreateFlowRequest = Field(description="the flow each run creates (no opts.jobId)")
+    overlap: OverlapName = Field(
+        default="skip", description="a tick while the previous run's flow is still active"
+    )
+    catch_up: CatchUpName = Field(
+        default="once",
+        description="ticks missed while the backend was down: run once on start, or skip",
+    )
+    paused: bool = False
+
+    _cron_not_null = field_validator("cron", "every", mode="before")(_refuse_null)
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> CreateScheduleRequest:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give exactly one of cron and every")
+        return self
+
+
+class UpdateScheduleRequest(WireModel):
+    """``PATCH /schedules/{id}``: a field left out (or null) keeps its value;
+    ``cron`` and ``every`` replace each other."""
+
+    model_config = ConfigDict(json_schema_extra=_cron_or_every(False))
+
+    name: Name | None = None
+    cron: Cron | None = None
+    every: Every | None = None
+    timezone: Zone | None = None
+    flow: CreateFlowRequest | None = None
+    overlap: OverlapName | None = None
+    catch_up: CatchUpName | None = None
+    paused: bool | None = None
+
+    _cron_not_null = field_validator("cron", "every", mode="before")(_refuse_null)
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> UpdateScheduleRequest:
+        if self.cron is not None and self.every is not None:
+            raise ValueError("give at most one of cron and every")
+        return self
+
+
+class ScheduleResponse(OutModel):
+    id: str
+    name: str
+    cron: str | None
+    every: int | None
+    timezone: str
+    flow: dict[str, JsonValue]
+    overlap: OverlapName
+    catch_up: CatchUpName
+    paused: bool
+    next_run_at: Timestamp = Field(description="the next planned tick")
+    last_run_at: Timestamp | None = Field(description="the planned time of the last run")
+    last_flow_id: str | None
+    last_flow_status: FlowStatus | None = Field(description="the last run's flow, as it is now")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class ScheduleList(OutModel):
+    items: list[ScheduleResponse]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,7 +112,14 @@ async def _active_flows(store: Store) -> int:
     return int(row[0]) if row else 0
 
 
-async def bench_flowdesk(url: str, roots: list[JobSpec], workdir: Path) -> tuple[float, int]:
+async def bench_flowdesk(
+    url: str,
+    roots: list[JobSpec],
+    workdir: Path,
+    prepare: Callable[[Store], Awaitable[object]] | None = None,
+) -> tuple[float, int]:
+    """Jobs per second through the backend; ``prepare(store)`` runs first (e.g.
+    to set queue controls, see ``bench_limits.py``)."""
     redis = Redis.from_url(url)
     await redis.flushdb()
     await redis.aclose()
@@ -121,6 +130,8 @@ async def bench_flowdesk(url: str, roots: list[JobSpec], workdir: Path) -> tuple
     execution = await Execution.start(settings, store.db)
     try:
         user, _token = await store.create_user("bench")
+        if prepare is not None:
+            await prepare(store)
         while not await execution.registry.refresh(force=True):
             await asyncio.sleep(0.1)
         counter = iter(range(10**9))
@@ -146,23 +157,33 @@ async def bench_flowdesk(url: str, roots: list[JobSpec], workdir: Path) -> tuple
         stop(worker)
 
 
+@contextlib.contextmanager
+def private_redis() -> Iterator[tuple[str, Path]]:
+    """A private redis-server's URL and a scratch directory, both gone afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="flowdesk-bench-"))
+    server = RedisServer(workdir)
+    server.start()
+    try:
+        yield server.url, workdir
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--wide", type=int, default=2000)
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="flowdesk-bench-"))
-    server = RedisServer(workdir)
-    server.start()
-    try:
+    with private_redis() as (url, workdir):
         results: dict[str, list[float]] = {}
         counts: dict[str, int] = {}
         for _ in range(args.repeats):
             for name, roots in shapes(args.wide).items():
-                rate, jobs = await bench_flowdesk(server.url, roots, workdir)
+                rate, jobs = await bench_flowdesk(url, roots, workdir)
                 results.setdefault(name, []).append(rate)
                 counts[name] = jobs
-                raw = await bench_raw(server.url, jobs, workdir)
+                raw = await bench_raw(url, jobs, workdir)
                 results.setdefault(f"raw:{name}", []).append(raw)
         print(f"{'shape':32} {'jobs':>6} {'flowdesk j/s':>13} {'raw taskiq j/s':>15} {'ratio':>6}")
         for name in shapes(args.wide):
@@ -170,9 +191,6 @@ async def main() -> None:
             raw = statistics.median(results[f"raw:{name}"])
             print(f"{name:32} {counts[name]:>6} {fd:>13.0f} {raw:>15.0f} {fd / raw:>6.2f}")
         print(f"(median of {args.repeats} runs each; raw taskiq run with the same job count)")
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

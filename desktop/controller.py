@@ -32,6 +32,7 @@ from desktop.client.ws import LinkState, LinkStatus, LiveClient
 from desktop.gc_policy import freeze_long_lived
 from desktop.models.flow_list import FlowListModel
 from desktop.models.overview import QueueCountsModel, TaskStatsModel, WorkersModel
+from desktop.models.schedules import ScheduleListModel
 from desktop.state import (
     Change,
     FlowAdded,
@@ -85,6 +86,7 @@ class Controller(QObject):
         self.queues = QueueCountsModel(self)
         self.workers = WorkersModel(self)
         self.task_stats = TaskStatsModel(self)
+        self.schedules = ScheduleListModel(self)
         self.throughput = Throughput()
         self.current_flow: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -219,6 +221,28 @@ class Controller(QObject):
             raise
         self.bulkFinished.emit(outcome)
         return outcome
+
+    async def refresh_schedules(self) -> None:
+        self.schedules.set_rows(await self.rest.schedules())
+
+    async def create_schedule(self, request: Mapping[str, JSON]) -> None:
+        await self.rest.create_schedule(request)
+        await self.refresh_schedules()
+
+    async def schedule_action(self, action: str, schedule_id: str) -> None:
+        """``run``, ``pause``, ``resume`` or ``delete`` a schedule, then reload the list."""
+        if action == "run":
+            flow = await self.rest.run_schedule(schedule_id)
+            self._dispatch(self.state.load_flows([flow]))
+        elif action == "delete":
+            await self.rest.delete_schedule(schedule_id)
+        else:
+            await self.rest.schedule_command(schedule_id, action)
+        await self.refresh_schedules()
+
+    async def set_queue_paused(self, name: str, paused: bool) -> None:
+        await (self.rest.pause_queue(name) if paused else self.rest.resume_queue(name))
+        await self.refresh_overview()
 
     # --- live ------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from backend.schemas import (
     FlowStatus,
     FlowUpdatedMessage,
     JobState,
+    QueueUpdatedMessage,
 )
 
 
@@ -169,6 +170,8 @@ class FlowdeskState:
             return [] if change is None else [change]
         if isinstance(message, FlowJobUpdatedMessage):
             return self._on_job(message.data)
+        if isinstance(message, QueueUpdatedMessage):
+            return []  # no flow changed; the queues page reloads ``GET /queues`` itself
         return self._on_deleted(message)
 
     def _on_job(self, job: FlowJobResponse) -> list[Change]:

@@ -2,7 +2,8 @@
 
 ``create_app`` builds the REST API and websocket over a store; a server also
 runs the execution layer (dispatcher, consumer, monitor, and an in-process
-worker for ``--tasks``) for the app's lifetime, and serves its routes.
+worker for ``--tasks``) and the schedule runner for the app's lifetime, and
+serves their routes.
 ``backend serve``, the desktop's embedded backend and the tests and
 benchmarks that start a whole server all build it here, so none of them can
 assemble a server that differs from the one users run.
@@ -18,6 +19,8 @@ from backend.api.app import ExtraCtx, create_app
 from backend.api.routes.bulk import routes as bulk_routes
 from backend.api.routes.execution import execution_ctx
 from backend.api.routes.execution import routes as execution_routes
+from backend.api.routes.schedules import routes as schedule_routes
+from backend.api.scheduler import scheduler_ctx
 from backend.clock import now_ms
 from backend.retention import retention_ctx
 from backend.settings import Settings
@@ -35,7 +38,12 @@ def create_server_app(
     return create_app(
         settings,
         store,
-        extra_ctx=[execution_ctx(settings), retention_ctx(settings, now_ms), *extra_ctx],
-        extra_routes=[execution_routes, bulk_routes],
+        extra_ctx=[
+            execution_ctx(settings),
+            retention_ctx(settings, now_ms),
+            scheduler_ctx(settings),
+            *extra_ctx,
+        ],
+        extra_routes=[execution_routes, bulk_routes, schedule_routes],
         close_store=close_store,
     )

@@ -38,6 +38,8 @@ from backend.errors import (
 from backend.schemas import FlowNode, JobOpts, MetadataField
 from backend.settings import Settings
 
+M = TypeVar("M", bound=pydantic.BaseModel)
+
 _DEFAULT_OPTIONS = JobOptions()
 
 
@@ -136,6 +138,19 @@ async def read_json(request: web.Request, settings: Settings) -> JSON:
     return parse_json(raw)
 
 
+async def read_model(request: web.Request, settings: Settings, model: type[M]) -> M:
+    """Read the body and validate it with ``model``; errors name the field path."""
+    return validate_model(model, await read_json(request, settings))
+
+
+def validate_model(model: type[M], raw: JSON) -> M:
+    """``raw`` validated with ``model``; errors name the field path."""
+    try:
+        return model.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        raise _from_pydantic("", exc) from None
+
+
 def join_path(base: str, loc: Sequence[int | str]) -> str:
     """``children[2]`` + ``("opts", "backoff", "type")`` -> ``children[2].opts.backoff.type``."""
     out = base
@@ -210,6 +225,7 @@ class _TreeChecker:
         self.job_id_paths: dict[str, str] = {}
         # Generated trees repeat the same options; building JobOptions is the costly part.
         self._options: dict[JobOpts, JobOptions] = {}
+        self.fail_fast = False  # CreateFlowRequest.failFast: the flow's default
 
     def check_node(self, path: str, raw: JSON) -> FlowNode:
         try:
@@ -290,6 +306,8 @@ class _TreeChecker:
                 stack.append((f"{prefix}[{i}]", children[i], depth + 1, index))
 
     def options(self, opts: JobOpts | None) -> JobOptions:
+        if self.fail_fast and (opts is None or opts.fail_fast is None):
+            opts = (opts or JobOpts()).model_copy(update={"fail_fast": True})
         if opts is None or opts.job_id is not None:
             return to_options(opts)
         cached = self._options.get(opts)
@@ -312,6 +330,12 @@ class _TreeChecker:
         return built[0]
 
 
+def _flow_fail_fast(value: JSON) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("Input should be true or false", path="failFast", code="bool_type")
+    return value
+
+
 def validate_tree(body: JSON, settings: Settings) -> ValidatedTree:
     """Check a decoded ``CreateFlowRequest`` against the schema and the limits."""
     if not isinstance(body, dict):
@@ -327,11 +351,11 @@ def validate_tree(body: JSON, settings: Settings) -> ValidatedTree:
         except pydantic.ValidationError as exc:
             raise _from_pydantic("", exc) from None
     checker = _TreeChecker(settings)
+    if "failFast" in body:
+        checker.fail_fast = _flow_fail_fast(body["failFast"])
+        body = {key: value for key, value in body.items() if key != "failFast"}
     checker.walk(body)
     return ValidatedTree(checker.build(), len(checker.nodes), checker.job_id_paths, metadata)
-
-
-M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 def validate_body(model: type[M], body: JSON) -> M:

@@ -83,6 +83,7 @@ async def apply_to_flows(
     now: int,
     *,
     extra: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+    cancel: Callable[[list[str]], Awaitable[None]] | None = None,
 ) -> list[str]:
     """Run ``action(machine, job_id, now)`` for the jobs ``select`` finds, grouped
     by flow, in one write transaction over fresh machines; returns the job ids
@@ -95,13 +96,15 @@ async def apply_to_flows(
     from a read another writer has since overtaken (a requeue written over
     the consumer's newer retry lost a job's next attempt that way). The
     flows' cached copies are invalidated inside the transaction, as the rule
-    above asks.
+    above asks. Running jobs the actions cancelled (fail fast) are passed to
+    ``cancel`` after the commit.
     """
     if extra is None:
         async with db.read() as conn:
             if not await select(conn):
                 return []
     applied: list[str] = []
+    stop: list[str] = []
     async with db.transaction() as conn:
         groups = await select(conn)
         flows = await load_flows(conn, groups)
@@ -110,12 +113,17 @@ async def apply_to_flows(
         for flow_id, flow in flows.items():
             machine = machines[flow_id]
             applied += [job_id for job_id in groups[flow_id] if action(machine, job_id, now)]
-            items.append((flow, machine, machine.take_outcome()))
+            outcome = machine.take_outcome()
+            stop += outcome.cancel_running
+            items.append((flow, machine, outcome))
             cache.invalidate(flow_id)
         if items:
             await write_outcomes(conn, items, now)
         if extra is not None:
             await extra(conn)
+    if stop and cancel is not None:
+        # a final failure there made a fail-fast parent cancel running jobs
+        await cancel(stop)
     return applied
 
 

@@ -9,7 +9,8 @@ finished, a retry without backoff) is recorded sent in that same
 transaction and sent by this task right after the commit: one commit per
 hop, with no wake-up of the dispatcher in between (``Dispatcher.claim``).
 The commit also wakes the websocket hub, through
-``Database.commit_listeners``.
+``Database.commit_listeners``; running jobs a fail-fast parent cancelled in
+it are then asked to stop.
 """
 
 from __future__ import annotations
@@ -164,6 +165,10 @@ class EventConsumer:
             self.cache.invalidate_all(touched)  # their machines may be ahead of the rollback
             raise
         self.last_event_time = max(e.time for e in events)
+        # Fail fast cancelled running jobs in this commit: ask their workers to stop.
+        stop = [job_id for _flow, _machine, outcome in items for job_id in outcome.cancel_running]
+        if stop:
+            await self.transport.cancel(stop)
         if claimed and self.dispatcher is not None:
             await self.dispatcher.send_claimed(claimed)
 

@@ -27,18 +27,21 @@ import aiosqlite
 from backend.dispatch.cache import MachineCache, Select, apply_to_flows, given
 from backend.dispatch.registry import WorkerRegistry
 from backend.dispatch.transport import Outgoing, Transport
+from backend.dispatch.withdraw import withdraw
 from backend.domain.engine import FlowMachine
+from backend.domain.limits import Blocked, HeldBy, blocked, next_opening
 from backend.settings import Settings
 from backend.shutdown import raise_if_cancelled
+from backend.store.admission import claim_ready, hold_blocked
 from backend.store.db import Database
 from backend.store.execution import (
     OutboxJob,
-    claim_ready,
     mark_dispatched,
     next_run_at,
     ready_jobs,
     unclaim,
 )
+from backend.store.queues import load_controls, queue_loads, sent_not_started, unmarked_held
 from backend.worker.protocol import FlowLabel, build_message
 
 log = logging.getLogger(__name__)
@@ -89,6 +92,7 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self._wake = asyncio.Event()
+        self._opens_at: int | None = None  # when a full rate window next frees a send
         self.sent = 0  # counters for /metrics
         self.failed_unknown = 0
 
@@ -117,45 +121,89 @@ class Dispatcher:
     async def _sleep_for(self) -> float:
         async with self.db.read() as conn:
             due = await next_run_at(conn)
+        if self._opens_at is not None:
+            due = self._opens_at if due is None else min(due, self._opens_at)
         if due is None:
             return _IDLE_WAKE_S
         return max(0.0, min(_IDLE_WAKE_S, (due - self.clock()) / 1000))
 
     async def drain(self) -> int:
-        """Send everything that is due now; returns how many messages went out."""
+        """Send everything that is due now; returns how many messages went out.
+
+        Jobs of queues without controls are sent, then marked (the outbox
+        path). Jobs of controlled queues are claimed under their controls in
+        a write transaction, then sent (``backend.store.admission``); ready
+        jobs of queues and keys that admit nothing now are left out of the
+        batch and only marked ``heldBy``. A paused queue's jobs that were sent
+        but not started are taken back first (``backend.dispatch.withdraw``).
+        """
         total = 0
         while True:
             self._wake.clear()
             now = self.clock()
             async with self.db.read() as conn:
-                batch = await ready_jobs(conn, now, self.settings.dispatch_batch)
-            if not batch:
+                controls = await load_controls(conn)
+                loads = await queue_loads(conn, controls, now)
+                stop = blocked(controls, loads, now)
+                batch = await ready_jobs(
+                    conn, now, self.settings.dispatch_batch, stop.queues, stop.keys
+                )
+                unmarked = await unmarked_held(conn, stop.queues, stop.keys, now, 1)
+                paused = [q for q, why in stop.queues.items() if why is HeldBy.PAUSED]
+                unstarted = await sent_not_started(conn, paused)
+            self._opens_at = next_opening(controls, loads, now)
+            if unstarted:
+                await withdraw(self.db, self.cache, self.transport, paused, self.clock)
+                continue
+            if not batch and not unmarked:
                 return total
-            await self.registry.refresh()
-            sendable: list[OutboxJob] = []
+            if batch:
+                await self.registry.refresh()
+            free: list[OutboxJob] = []
+            controlled: list[str] = []
             unknown: dict[str, list[str]] = {}
             for item in batch:
                 job = item.job
-                if self.registry.can_run(job.queue_name, job.name):
-                    sendable.append(item)
-                else:
+                queue = controls.get(job.queue_name)
+                if not self.registry.can_run(job.queue_name, job.name):
                     unknown.setdefault(job.flow_id, []).append(job.job_id)
+                elif queue is not None and queue.controlled:
+                    controlled.append(job.job_id)
+                else:
+                    free.append(item)
             failed = await self.fail_unknown(given(unknown)) if unknown else 0
-            if not sendable and not failed:
+            moved = (
+                await self._claim_controlled(controlled, stop, now) if controlled or unmarked else 0
+            )
+            if free:
+                await self._send_free(free, now)
+            moved += len(free)
+            total += moved
+            if not moved and not failed:
                 return total  # nothing moved: do not spin on the same rows
-            if sendable:
-                await self.transport.send([build_outgoing(item) for item in sendable])
-                async with self.db.transaction() as conn:
-                    marked = await mark_dispatched(conn, [item.job for item in sendable], now)
-                    # Only what the mark accepted: a job another writer moved on
-                    # meanwhile keeps its place in the outbox (see mark_dispatched).
-                    self.cache.note_sent(marked.job_ids)
-                self.sent += len(sendable)
-                total += len(sendable)
-                if COALESCE_FROM <= len(sendable) < self.settings.dispatch_batch:
-                    # Jobs are arriving in numbers: gather a few milliseconds'
-                    # worth before the next pipeline and transaction.
-                    await asyncio.sleep(COALESCE_S)
+            if COALESCE_FROM <= moved < self.settings.dispatch_batch:
+                # Jobs are arriving in numbers: gather a few milliseconds'
+                # worth before the next pipeline and transaction.
+                await asyncio.sleep(COALESCE_S)
+
+    async def _send_free(self, items: Sequence[OutboxJob], now: int) -> None:
+        await self.transport.send([build_outgoing(item) for item in items])
+        async with self.db.transaction() as conn:
+            marked = await mark_dispatched(conn, [item.job for item in items], now)
+            # Only what the mark accepted: a job another writer moved on
+            # meanwhile keeps its place in the outbox (see mark_dispatched).
+            self.cache.note_sent(marked.job_ids)
+        self.sent += len(items)
+
+    async def _claim_controlled(self, job_ids: Sequence[str], stop: Blocked, now: int) -> int:
+        """Claim, then send, what the controls admit; mark what they hold.
+        Returns how many jobs were sent or newly marked."""
+        async with self.db.transaction() as conn:
+            claimed = await claim_ready(conn, job_ids, lambda _job: True, now)
+            held = await hold_blocked(conn, stop, now, self.settings.dispatch_batch)
+            self.cache.note_sent((item.job.flow_id, item.job.job_id) for item in claimed)
+        await self.send_claimed(claimed)
+        return len(claimed) + held
 
     async def claim(self, conn: aiosqlite.Connection, job_ids: Iterable[str]) -> list[OutboxJob]:
         """In the caller's write transaction: take the jobs it made ready out of
@@ -163,7 +211,7 @@ class Dispatcher:
         once it has committed. Jobs no live worker can run stay in the outbox,
         where :meth:`drain` fails them with the reason."""
         return await claim_ready(
-            conn, job_ids, lambda job: self.registry.can_run(job.queue_name, job.name)
+            conn, job_ids, lambda job: self.registry.can_run(job.queue_name, job.name), self.clock()
         )
 
     async def send_claimed(self, items: Sequence[OutboxJob]) -> None:
@@ -197,6 +245,8 @@ class Dispatcher:
             )
             return True
 
-        failed = await apply_to_flows(self.db, self.cache, select, fail, self.clock())
+        failed = await apply_to_flows(
+            self.db, self.cache, select, fail, self.clock(), cancel=self.transport.cancel
+        )
         self.failed_unknown += len(failed)
         return len(failed)

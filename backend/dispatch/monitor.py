@@ -5,8 +5,9 @@ Every heartbeat interval it
 * retries, as a *stalled* attempt, each active job whose worker stopped
   beating, and drops the dead worker's pending message from its stream so
   it is not reclaimed to run the lost attempt again (the message's place is
-  known from the job's ``active`` event; after a backend restart it is not,
-  and a reclaimed copy then runs once more, its result ignored as stale);
+  known from the job's ``active`` event; after a backend restart it is
+  looked up in the job's stream by job id and attempt: a reclaimed copy
+  would run beside the retry and take a slot no limit counted);
 * notices that Redis lost its contents (restarted empty or flushed: the
   marker key the backend keeps there is gone) and sends every job that was
   sent but not finished again, without spending an attempt;
@@ -148,21 +149,36 @@ class Monitor:
                     stalled.setdefault(flow_id, []).append(job_id)
             return stalled
 
+        lost: dict[str, tuple[str, int]] = {}  # job_id -> (stream, the lost attempt)
+
         def stall(machine: FlowMachine, job_id: str, now: int) -> bool:
-            worker_id = machine.jobs[job_id].worker_id
+            job = machine.jobs[job_id]
             if not machine.stall(job_id, now):
                 return False
-            log.warning("job stalled", extra={"job": job_id, "worker": worker_id})
+            lost[job_id] = (stream_name(job.queue_name, job.name), job.attempts_made)
+            log.warning("job stalled", extra={"job": job_id, "worker": job.worker_id})
             return True
 
-        retried = await apply_to_flows(self.db, self.cache, select, stall, self.clock())
+        retried = await apply_to_flows(
+            self.db, self.cache, select, stall, self.clock(), cancel=self.transport.cancel
+        )
         self.stalled += len(retried)
         # The dead worker's message would be reclaimed later and run the lost
         # attempt again for nothing: the retry is already on its way.
-        await self.transport.drop_messages(
-            [self.deliveries.pop(job_id) for job_id in retried if job_id in self.deliveries]
-        )
+        unknown = [(*lost[j], j) for j in retried if j in lost and j not in self.deliveries]
+        known = [self.deliveries.pop(j) for j in retried if j in self.deliveries]
+        await self.transport.drop_messages(known + await self._find_messages(unknown))
         return len(retried)
+
+    async def _find_messages(self, wanted: list[tuple[str, int, str]]) -> list[tuple[str, str]]:
+        """Where the lost attempts' messages sit, when no ``active`` event said
+        (it was applied before this backend started): read from their streams."""
+        found: list[tuple[str, str]] = []
+        for stream in {stream for stream, _attempt, _job in wanted}:
+            held = await self.transport.held_messages(stream)
+            for _stream, attempt, job_id in (w for w in wanted if w[0] == stream):
+                found += [(stream, message) for message in held.get((job_id, attempt), ())]
+        return found
 
     async def check_unknown_tasks(self) -> None:
         async def select(conn: aiosqlite.Connection) -> Groups:

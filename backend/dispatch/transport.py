@@ -74,6 +74,7 @@ class Transport(Protocol):
     async def drop_messages(self, deliveries: Sequence[tuple[str, str]]) -> None: ...
     async def stream_lengths(self, streams: Sequence[str]) -> Mapping[str, int] | None: ...
     async def held_attempts(self, stream: str) -> set[tuple[str, int]]: ...
+    async def held_messages(self, stream: str) -> dict[tuple[str, int], list[str]]: ...
     async def server_id(self) -> str: ...
     async def broker_epoch(self) -> str | None: ...
     async def set_broker_epoch(self, epoch: str) -> None: ...
@@ -195,17 +196,21 @@ class RedisTransport:
 
     async def held_attempts(self, stream: str) -> set[tuple[str, int]]:
         """``(job id, attempt)`` of every message the stream holds, read in pages."""
-        held: set[tuple[str, int]] = set()
+        return set(await self.held_messages(stream))
+
+    async def held_messages(self, stream: str) -> dict[tuple[str, int], list[str]]:
+        """``(job id, attempt)`` -> the ids of the stream's messages carrying it."""
+        held: dict[tuple[str, int], list[str]] = {}
         start = "-"
         while True:
             page = cast(
                 "list[tuple[bytes, dict[bytes, bytes]]]",
                 await self.redis.xrange(stream, min=start, max="+", count=SCAN_PAGE),
             )
-            for _entry_id, fields in page:
+            for entry_id, fields in page:
                 found = message_attempt(fields.get(b"data", b""))
                 if found is not None:
-                    held.add(found)
+                    held.setdefault(found, []).append(entry_id.decode())
             if len(page) < SCAN_PAGE:
                 return held
             start = "(" + page[-1][0].decode()
@@ -302,6 +307,9 @@ class MemoryTransport:
 
     async def held_attempts(self, stream: str) -> set[tuple[str, int]]:
         return set()
+
+    async def held_messages(self, stream: str) -> dict[tuple[str, int], list[str]]:
+        return {}
 
     async def server_id(self) -> str:
         return "memory"

@@ -36,6 +36,13 @@ A child's *final* failure acts on its parent by the child's policy
 * ``removeDependencyOnFailure``: the child counts as resolved and is left out.
 * ``continueParentOnFailure``: the parent becomes ready at once.
 
+A parent with ``failFast`` (its own option, or the flow's default) that
+fails, by its own attempt or because a child failed it, cancels its
+unfinished descendants: queued ones are cancelled and never sent, running
+ones are cancelled and asked to stop (``Outcome.cancel_running``), instead
+of running on for a parent that can no longer use them. A retry of the
+parent reopens them, as after a flow cancel.
+
 The machine works on an in-memory copy of the flow's jobs (the store loads
 them once per batch of events) and records which fields of which jobs it
 changed; the store writes exactly those. Time and randomness come in as
@@ -223,6 +230,8 @@ class FlowMachine:
             run_at=None,
             dispatched=False,
         )
+        if job.opts.fail_fast and job.children:
+            self._cancel_descendants(job_id, now)
         if job.parent_id is None:
             self._set_flow(FlowStatus.FAILED, now)
             self._set_stuck(None)
@@ -246,6 +255,27 @@ class FlowMachine:
         # that failed or started because of this job no longer waits on the
         # child that made the flow stuck before.
         self._set_stuck(self._find_stuck())
+
+    def _cancel_descendants(self, job_id: str, now: int) -> None:
+        """Fail fast: cancel every unfinished job under ``job_id``."""
+        stack = list(self.jobs[job_id].children)
+        while stack:
+            job = self.jobs[stack.pop()]
+            stack.extend(job.children)
+            if not job.status.finished:
+                self._cancel_job(job, now)
+
+    def _cancel_job(self, job: Job, now: int) -> None:
+        if job.status is JobState.ACTIVE:
+            self.outcome.cancel_running.append(job.job_id)
+        self._set(
+            job.job_id,
+            status=JobState.CANCELLED,
+            finished_at=now,
+            worker_id=None,
+            run_at=None,
+            dispatched=False,
+        )
 
     def _after_resolved(self, job_id: str, now: int) -> None:
         job = self.jobs[job_id]
@@ -441,18 +471,8 @@ class FlowMachine:
                 f"the flow is {self.status.value}; only active flows can be cancelled"
             )
         for job in list(self.jobs.values()):
-            if job.status.finished:
-                continue
-            if job.status is JobState.ACTIVE:
-                self.outcome.cancel_running.append(job.job_id)
-            self._set(
-                job.job_id,
-                status=JobState.CANCELLED,
-                finished_at=now,
-                worker_id=None,
-                run_at=None,
-                dispatched=False,
-            )
+            if not job.status.finished:
+                self._cancel_job(job, now)
         self._set_flow(FlowStatus.CANCELLED, now)
         self._set_stuck(None)
 

@@ -72,6 +72,8 @@ class JobOptions:
     timeout: int | None = None  # milliseconds per attempt
     job_id: str | None = None
     on_failure: FailurePolicy = FailurePolicy.WAIT
+    concurrency_key: str | None = None  # counted against its queue's keyConcurrency
+    fail_fast: bool = False  # when this parent fails, cancel its unfinished descendants
 
     def to_json(self) -> dict[str, JSON]:
         """The BullMQ-named ``opts`` object as stored and returned."""
@@ -94,6 +96,10 @@ class JobOptions:
             out["jobId"] = self.job_id
         if self.on_failure is not FailurePolicy.WAIT:
             out[self.on_failure.value] = True
+        if self.concurrency_key is not None:
+            out["concurrencyKey"] = self.concurrency_key
+        if self.fail_fast:
+            out["failFast"] = True
         return out
 
     @classmethod
@@ -124,6 +130,8 @@ class JobOptions:
             timeout=None if raw.get("timeout") is None else int(raw["timeout"]),
             job_id=raw.get("jobId"),
             on_failure=policy,
+            concurrency_key=raw.get("concurrencyKey"),
+            fail_fast=bool(raw.get("failFast", False)),
         )
 
 
@@ -155,6 +163,7 @@ class Job:
     dispatched: bool = False  # the current attempt's message reached Redis
     worker_id: str | None = None
     depth: int = 0  # root is 0
+    held_by: str | None = None  # why a ready job is not sent (backend.domain.limits.HeldBy)
 
 
 @dataclass(frozen=True)

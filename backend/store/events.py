@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -34,6 +34,7 @@ class EventType(StrEnum):
     FLOW_UPDATED = "flow:updated"  # payload: FlowResponse
     FLOW_JOB_UPDATED = "flow:job:updated"  # payload: FlowJobResponse
     FLOW_DELETED = "flow:deleted"  # payload: {"id": flowId}
+    QUEUE_UPDATED = "queue:updated"  # payload: QueueControlsResponse; flow_id "" (no flow)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,30 @@ async def append_event(  # noqa: PLR0917 - positional as in docs/architecture.md
         seq = cursor.lastrowid
     assert seq is not None
     return seq
+
+
+async def append_rows(
+    conn: aiosqlite.Connection, rows: Sequence[tuple[str, str, str, JSON]], now: int
+) -> list[int]:
+    """Append ``(type, flow_id, user_id, payload)`` events in one statement; returns their seqs.
+
+    The caller holds the only write transaction, so the AUTOINCREMENT keys
+    of one ``executemany`` are consecutive and end at ``last_insert_rowid()``.
+    """
+    if not rows:
+        return []
+    await conn.executemany(
+        "INSERT INTO events (type, flow_id, user_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        [
+            (str(kind), flow_id, user_id, dumps(payload), now)
+            for kind, flow_id, user_id, payload in rows
+        ],
+    )
+    async with conn.execute("SELECT last_insert_rowid()") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    last = int(row[0])
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 async def events_after(conn: aiosqlite.Connection, after: int, limit: int) -> list[StoredEvent]:

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import random
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import aiosqlite
 from backend.domain.engine import FlowMachine, Outcome
 from backend.domain.models import JSON, FailurePolicy, Flow, Job, JobOptions, JobState
 from backend.schemas import FlowJobResponse
-from backend.store.events import EventType, append_event, flow_payload
+from backend.store.events import EventType, append_event, append_rows, flow_payload
 from backend.store.rows import JOB_COLUMNS, dumps, dumps_nullable, row_to_flow, row_to_job
 
 # The engine never reads data or result; leaving them out keeps snapshots of
@@ -127,6 +127,9 @@ async def write_outcomes(
         for job_id, patch in outcome.patches.items():
             columns = tuple(key for key in patch if key in _PATCHABLE)
             values = tuple(_column_value(key, patch[key]) for key in columns)
+            if "status" in patch:
+                # a held mark explains a wait for a send; a new state ends that wait
+                columns, values = (*columns, "held_by"), (*values, None)
             by_columns.setdefault(columns, []).append((*values, now, job_id))
             changed_ids.append(job_id)
     for columns, rows in by_columns.items():
@@ -185,22 +188,10 @@ async def write_outcomes(
 async def append_events(
     conn: aiosqlite.Connection, events: Sequence[tuple[str, Flow, JSON]], now: int
 ) -> list[int]:
-    """Append ``(type, flow, payload)`` events in one statement; returns their seqs.
-
-    The caller holds the only write transaction, so the AUTOINCREMENT keys
-    of one ``executemany`` are consecutive and end at ``last_insert_rowid()``.
-    """
-    if not events:
-        return []
-    await conn.executemany(
-        "INSERT INTO events (type, flow_id, user_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-        [(str(kind), flow.id, flow.user_id, dumps(payload), now) for kind, flow, payload in events],
+    """Append ``(type, flow, payload)`` events in one statement; returns their seqs."""
+    return await append_rows(
+        conn, [(kind, flow.id, flow.user_id, payload) for kind, flow, payload in events], now
     )
-    async with conn.execute("SELECT last_insert_rowid()") as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    last = int(row[0])
-    return list(range(last - len(events) + 1, last + 1))
 
 
 def _updated_flow(flow: Flow, machine: FlowMachine, outcome: Outcome, now: int) -> Flow:
@@ -236,54 +227,46 @@ class OutboxJob:
     ignored_failures: Mapping[str, Any]
 
 
-async def ready_jobs(conn: aiosqlite.Connection, now: int, limit: int) -> list[OutboxJob]:
-    """Jobs to send now, lowest priority number first, with their children's values."""
-    async with conn.execute(
-        "SELECT * FROM flow_jobs WHERE dispatched = 0 AND status IN ('waiting', 'delayed') "
-        "AND (run_at IS NULL OR run_at <= ?) ORDER BY priority, run_at LIMIT ?",
-        (now, limit),
-    ) as cursor:
+async def ready_jobs(
+    conn: aiosqlite.Connection,
+    now: int,
+    limit: int,
+    skip_queues: Collection[str] = (),
+    skip_keys: Collection[tuple[str, str]] = (),
+) -> list[OutboxJob]:
+    """Jobs to send now, lowest priority number first, with their children's values.
+
+    ``skip_queues`` and ``skip_keys`` (queue, concurrency key) admit nothing
+    now (``backend.domain.limits.blocked``): leaving them out keeps a backlog
+    that a control holds from filling every batch ahead of other queues.
+    """
+    # With jobs to skip, walk the outbox index in dispatch order and stop at
+    # ``limit``: the skipped backlog may be most of the outbox, and the
+    # planner's other choice (the status index, then a sort) reads all of it.
+    indexed = " INDEXED BY flow_jobs_outbox" if skip_queues or skip_keys else ""
+    sql = (
+        f"SELECT * FROM flow_jobs{indexed} WHERE dispatched = 0 "  # noqa: S608 - constant
+        "AND status IN ('waiting', 'delayed') AND (run_at IS NULL OR run_at <= ?)"
+    )
+    params: list[Any] = [now]
+    if skip_queues:
+        sql += " AND queue_name NOT IN (SELECT value FROM json_each(?))"
+        params.append(_ids(skip_queues))
+    if skip_keys:
+        sql += (
+            " AND (concurrency_key IS NULL OR queue_name || char(31) || concurrency_key "
+            "NOT IN (SELECT value FROM json_each(?)))"
+        )
+        params.append(_ids(f"{queue}\x1f{key}" for queue, key in skip_keys))
+    async with conn.execute(sql + " ORDER BY priority, run_at LIMIT ?", (*params, limit)) as cursor:
         jobs = [row_to_job(row) async for row in cursor]
     parents = [job.job_id for job in jobs if job.children]
-    values, ignored = await _children_values(conn, parents)
-    return [OutboxJob(job, values.get(job.job_id, {}), ignored.get(job.job_id, {})) for job in jobs]
-
-
-async def claim_ready(
-    conn: aiosqlite.Connection,
-    job_ids: Iterable[str],
-    accept: Callable[[Job], bool],
-) -> list[OutboxJob]:
-    """Mark sent, in the caller's transaction, those of ``job_ids`` that are
-    ready now (waiting, unsent, not delayed) and ``accept``; return them with
-    what their messages need.
-
-    The event consumer calls this in the transaction that made the jobs ready,
-    so a parent's dispatch is recorded in the commit of its last child's
-    outcome and sent right after it: one commit per hop. The mark comes
-    before the message (the outbox marks after): a crash between the commit
-    and the send leaves a job marked sent with no message, which the
-    monitor's lost-message check sends again. ``dispatched`` is bookkeeping
-    the wire does not show, so no event is appended.
-    """
-    async with conn.execute(
-        "SELECT * FROM flow_jobs WHERE job_id IN (SELECT value FROM json_each(?)) "
-        "AND dispatched = 0 AND status = 'waiting' AND run_at IS NULL",
-        (_ids(job_ids),),
-    ) as cursor:
-        jobs = [job for job in (row_to_job(row) for row in await cursor.fetchall()) if accept(job)]
-    if not jobs:
-        return []
-    await conn.execute(
-        "UPDATE flow_jobs SET dispatched = 1 WHERE job_id IN (SELECT value FROM json_each(?))",
-        (_ids(job.job_id for job in jobs),),
-    )
-    values, ignored = await _children_values(conn, [job.job_id for job in jobs if job.children])
+    values, ignored = await children_values(conn, parents)
     return [OutboxJob(job, values.get(job.job_id, {}), ignored.get(job.job_id, {})) for job in jobs]
 
 
 async def unclaim(conn: aiosqlite.Connection, jobs: Sequence[Job]) -> None:
-    """Undo :func:`claim_ready` for jobs whose messages could not be sent (back
+    """Undo ``backend.store.admission.claim_ready`` for jobs whose messages could not be sent (back
     to the outbox), unless another writer has moved them on since."""
     await conn.executemany(
         "UPDATE flow_jobs SET dispatched = 0 WHERE job_id = ? AND dispatched = 1 "
@@ -292,7 +275,7 @@ async def unclaim(conn: aiosqlite.Connection, jobs: Sequence[Job]) -> None:
     )
 
 
-async def _children_values(
+async def children_values(
     conn: aiosqlite.Connection, parent_ids: Sequence[str]
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     values: dict[str, dict[str, Any]] = {}
@@ -356,25 +339,32 @@ async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: 
     """
     sent_attempt = {job.job_id: job.attempts_made for job in jobs}
     async with conn.execute(
-        "SELECT job_id, flow_id, status, attempts_made FROM flow_jobs "
+        "SELECT job_id, flow_id, status, attempts_made, held_by FROM flow_jobs "
         "WHERE job_id IN (SELECT value FROM json_each(?)) "
         "AND dispatched = 0 AND status IN ('waiting', 'delayed')",
         (_ids(sent_attempt),),
     ) as cursor:
         current = [
-            (row["flow_id"], row["job_id"], row["status"])
+            (row["flow_id"], row["job_id"], row["status"], row["held_by"])
             async for row in cursor
             if row["attempts_made"] == sent_attempt[row["job_id"]]
         ]
     if not current:
         return Marked([], [])
-    marked = [job_id for _flow_id, job_id, _status in current]
-    woke = [job_id for _flow_id, job_id, status in current if status == JobState.DELAYED.value]
+    marked = [job_id for _flow_id, job_id, _status, _held in current]
+    # A delayed job wakes, and a job a queue control held (before the control
+    # was lifted) loses its heldBy: both are on the wire, so both get events.
+    woke = [
+        job_id
+        for _flow_id, job_id, status, held in current
+        if status == JobState.DELAYED.value or held is not None
+    ]
     await conn.execute(
         "UPDATE flow_jobs SET dispatched = 1, "
         "run_at = CASE status WHEN 'delayed' THEN NULL ELSE run_at END, "
-        "updated_at = CASE status WHEN 'delayed' THEN ? ELSE updated_at END, "
-        "status = CASE status WHEN 'delayed' THEN 'waiting' ELSE status END "
+        "updated_at = CASE WHEN status = 'delayed' OR held_by IS NOT NULL THEN ? "
+        "ELSE updated_at END, "
+        "status = CASE status WHEN 'delayed' THEN 'waiting' ELSE status END, held_by = NULL "
         "WHERE job_id IN (SELECT value FROM json_each(?))",
         (now, _ids(marked)),
     )
@@ -394,7 +384,7 @@ async def mark_dispatched(conn: aiosqlite.Connection, jobs: Sequence[Job], now: 
                     conn, EventType.FLOW_JOB_UPDATED, job.flow_id, row["user_id"], payload, now
                 )
             )
-    return Marked([(flow_id, job_id) for flow_id, job_id, _status in current], seqs)
+    return Marked([(flow_id, job_id) for flow_id, job_id, _status, _held in current], seqs)
 
 
 async def active_jobs(conn: aiosqlite.Connection) -> list[tuple[str, str, str | None, int]]:

@@ -22,6 +22,7 @@ from backend.store.db import Database
 from backend.store.events import EventType, append_event, flow_payload
 from backend.store.rows import (
     INSERT_JOB,
+    JobRow,
     dumps,
     jobs_to_rows,
     row_to_flow,
@@ -103,6 +104,72 @@ def _duplicate_conflict(job_id: str) -> Conflict:
     return Conflict(f"a job with jobId {job_id!r} already exists", code="duplicate_job_id")
 
 
+def new_flow(
+    user_id: str,
+    flow_id: str,
+    name: str,
+    jobs: list[Job],
+    metadata: Mapping[str, MetaValue] | None = None,
+) -> Flow:
+    """The record of a new flow over ``jobs`` (root first, as ``flatten`` makes them)."""
+    if not jobs or jobs[0].parent_id is not None:
+        raise ValueError("jobs must start with the root job")
+    root = jobs[0]
+    if any(job.flow_id != flow_id for job in jobs):
+        raise ValueError("every job must belong to the flow being created")
+    return Flow(
+        id=flow_id,
+        name=name,
+        user_id=user_id,
+        status=FlowStatus.ACTIVE,
+        root_job_id=root.job_id,
+        created_at=root.created_at,
+        updated_at=root.created_at,
+        counts=dict(Counter(job.status.value for job in jobs)),
+        metadata=dict(metadata or {}),
+    )
+
+
+async def insert_flow(
+    conn: aiosqlite.Connection, flow: Flow, jobs: list[Job], rows: list[JobRow]
+) -> None:
+    """Insert ``flow`` and its jobs (``rows``: ``jobs_to_rows(jobs)``) with the
+    ``flow:created`` event and the terms it can be found by (its metadata
+    pairs and task names, see ``search.py``), in the caller's transaction."""
+    terms = [("meta", key, meta_text(value)) for key, value in flow.metadata.items()]
+    terms += [("task", task, "") for task in sorted({job.name for job in jobs})]
+    chosen = [job.job_id for job in jobs if job.opts.job_id is not None]
+    # Checked first because a failed executemany leaves its earlier rows
+    # in the transaction, where a lookup could no longer tell them apart.
+    taken = await _existing_job_ids(conn, chosen)
+    if taken:
+        raise _duplicate_conflict(min(taken))
+    async with conn.execute(
+        "INSERT INTO flows (id, name, user_id, status, root_job_id, created_at, "
+        "updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (flow.id, flow.name, flow.user_id, flow.status.value, flow.root_job_id,
+         flow.created_at, flow.updated_at, dumps(flow.metadata) if flow.metadata else None),
+    ) as inserted:  # fmt: skip
+        seq = inserted.lastrowid
+    await conn.executemany(
+        "INSERT INTO flow_terms (user_id, kind, key, value, created_at, flow_seq) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [(flow.user_id, kind, key, value, flow.created_at, seq) for kind, key, value in terms],
+    )
+    try:
+        await conn.executemany(INSERT_JOB, rows)
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" not in str(exc):
+            raise
+        repeated = [j for j, n in Counter(job.job_id for job in jobs).items() if n > 1]
+        if not repeated:  # a generated id met a stored one: vanishingly rare
+            raise Conflict(str(exc), code="duplicate_job_id") from exc
+        raise _duplicate_conflict(min(repeated)) from exc
+    await append_event(
+        conn, EventType.FLOW_CREATED, flow.id, flow.user_id, flow_payload(flow), flow.created_at
+    )
+
+
 class FlowQueries:
     """Flow and job reads and writes; mixed into :class:`backend.store.store.Store`."""
 
@@ -125,58 +192,11 @@ class FlowQueries:
         of ``flow_id``; the flow's times are the root's. Raises Conflict
         (``duplicate_job_id``) and stores nothing if a job id is taken.
         """
-        if not jobs or jobs[0].parent_id is not None:
-            raise ValueError("jobs must start with the root job")
-        root = jobs[0]
-        if any(job.flow_id != flow_id for job in jobs):
-            raise ValueError("every job must belong to the flow being created")
-        flow = Flow(
-            id=flow_id,
-            name=name,
-            user_id=user_id,
-            status=FlowStatus.ACTIVE,
-            root_job_id=root.job_id,
-            created_at=root.created_at,
-            updated_at=root.created_at,
-            counts=dict(Counter(job.status.value for job in jobs)),
-            metadata=dict(metadata or {}),
-        )
+        flow = new_flow(user_id, flow_id, name, jobs, metadata)
         # Encoding is CPU work: do it before taking the write lock.
         rows = jobs_to_rows(jobs)
-        terms = [("meta", key, meta_text(value)) for key, value in flow.metadata.items()]
-        terms += [("task", task, "") for task in sorted({job.name for job in jobs})]
-        chosen = [job.job_id for job in jobs if job.opts.job_id is not None]
         async with self.db.transaction() as conn:
-            # Checked first because a failed executemany leaves its earlier rows
-            # in the transaction, where a lookup could no longer tell them apart.
-            taken = await _existing_job_ids(conn, chosen)
-            if taken:
-                raise _duplicate_conflict(min(taken))
-            async with conn.execute(
-                "INSERT INTO flows (id, name, user_id, status, root_job_id, created_at, "
-                "updated_at, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (flow.id, flow.name, user_id, flow.status.value, flow.root_job_id,
-                 flow.created_at, flow.updated_at, dumps(flow.metadata) if metadata else None),
-            ) as inserted:  # fmt: skip
-                seq = inserted.lastrowid
-            await conn.executemany(
-                "INSERT INTO flow_terms (user_id, kind, key, value, created_at, flow_seq) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(user_id, kind, key, value, flow.created_at, seq) for kind, key, value in terms],
-            )
-            try:
-                await conn.executemany(INSERT_JOB, rows)
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" not in str(exc):
-                    raise
-                repeated = [j for j, n in Counter(job.job_id for job in jobs).items() if n > 1]
-                if not repeated:  # a generated id met a stored one: vanishingly rare
-                    raise Conflict(str(exc), code="duplicate_job_id") from exc
-                raise _duplicate_conflict(min(repeated)) from exc
-            await append_event(
-                conn, EventType.FLOW_CREATED, flow.id, user_id, flow_payload(flow),
-                flow.created_at,
-            )  # fmt: skip
+            await insert_flow(conn, flow, jobs, rows)
         return flow
 
     async def existing_job_ids(self, job_ids: Sequence[str]) -> set[str]:

@@ -51,6 +51,8 @@ JOB_COLUMNS = (
     "updated_at",
     "started_at",
     "finished_at",
+    "concurrency_key",
+    "held_by",
 )
 # Built from the constant column list above, never from input.
 INSERT_JOB = (
@@ -109,6 +111,8 @@ def job_to_row(job: Job, opts_json: str | None = None) -> JobRow:
         job.updated_at,
         job.started_at,
         job.finished_at,
+        job.opts.concurrency_key,
+        job.held_by,
     )
 
 
@@ -156,6 +160,7 @@ def row_to_job(row: sqlite3.Row, opts: JobOptions | None = None) -> Job:
         dispatched=bool(row["dispatched"]),
         worker_id=row["worker_id"],
         depth=row["depth"],
+        held_by=row["held_by"],
     )
 
 

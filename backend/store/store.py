@@ -1,8 +1,8 @@
 """The store the API and the CLI use: one object over one :class:`Database`.
 
 :class:`Store` only assembles the query groups, each in its own module
-(``users.py``, ``flows.py``, ``finder.py``, ``stats.py``), so the file list reads like
-the data model.
+(``users.py``, ``flows.py``, ``finder.py``, ``stats.py``, ``queues.py``,
+``schedules.py``), so the file list reads like the data model.
 The execution layer (``execution.py``) works on the same ``Database`` and
 reuses ``rows.py`` and ``events.py``.
 """
@@ -17,13 +17,24 @@ from backend.clock import now_ms
 from backend.store.db import Database
 from backend.store.finder import FinderQueries
 from backend.store.flows import FlowQueries
+from backend.store.queues import QueueQueries
 from backend.store.retention import RetentionQueries
+from backend.store.schedules import ScheduleQueries
 from backend.store.stats import StatsQueries
 from backend.store.users import UserQueries
 
 
-class Store(UserQueries, FlowQueries, FinderQueries, RetentionQueries, StatsQueries):
-    """Users, tokens, flows and jobs in SQLite. Build with :meth:`open`."""
+class Store(
+    UserQueries,
+    FlowQueries,
+    FinderQueries,
+    RetentionQueries,
+    StatsQueries,
+    QueueQueries,
+    ScheduleQueries,
+):
+    """Users, tokens, flows, jobs, queue controls and schedules in SQLite; build with
+    :meth:`open`."""
 
     def __init__(self, db: Database, *, clock: Callable[[], int] = now_ms) -> None:
         self.db = db

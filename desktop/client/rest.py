@@ -27,8 +27,11 @@ from backend.schemas import (
     HealthResponse,
     JobDetail,
     JobList,
+    QueueControlsResponse,
     QueueInfo,
     QueueList,
+    ScheduleList,
+    ScheduleResponse,
     TaskStatsList,
     TaskStatsQuery,
     WorkerList,
@@ -165,6 +168,30 @@ class RestClient:
 
     async def queues(self) -> list[QueueInfo]:
         return (await self._get(QueueList, "/queues")).items
+
+    async def pause_queue(self, name: str) -> QueueControlsResponse:
+        return await self._post(QueueControlsResponse, f"/queues/{name}/pause")
+
+    async def resume_queue(self, name: str) -> QueueControlsResponse:
+        return await self._post(QueueControlsResponse, f"/queues/{name}/resume")
+
+    # --- schedules ---------------------------------------------------------------
+
+    async def schedules(self) -> list[ScheduleResponse]:
+        return (await self._get(ScheduleList, "/schedules")).items
+
+    async def create_schedule(self, request: Mapping[str, JSON]) -> ScheduleResponse:
+        return await self._post(ScheduleResponse, "/schedules", dict(request))
+
+    async def schedule_command(self, schedule_id: str, command: str) -> ScheduleResponse:
+        """``pause`` or ``resume`` a schedule."""
+        return await self._post(ScheduleResponse, f"/schedules/{schedule_id}/{command}")
+
+    async def run_schedule(self, schedule_id: str) -> FlowResponse:
+        return await self._post(FlowResponse, f"/schedules/{schedule_id}/run")
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self.request("DELETE", f"/schedules/{schedule_id}")
 
     async def workers(self) -> list[WorkerResponse]:
         return (await self._get(WorkerList, "/workers")).items

@@ -23,7 +23,7 @@ Index = QModelIndex | QPersistentModelIndex
 QUEUE_STATES = tuple(s.value for s in JobState)
 
 
-class _SnapshotModel(QAbstractTableModel):
+class SnapshotModel(QAbstractTableModel):
     headers: tuple[str, ...] = ()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -63,10 +63,25 @@ class _SnapshotModel(QAbstractTableModel):
         return None
 
 
-class QueueCountsModel(_SnapshotModel):
-    """One row per queue, one column per job state."""
+def limits_text(queue: QueueInfo) -> str:
+    """A queue's flow controls in a few words (empty: none)."""
+    parts = []
+    if queue.concurrency is not None:
+        parts.append(f"{queue.concurrency} at once")
+    if queue.rate_limit is not None:
+        parts.append(f"{queue.rate_limit.max} per {queue.rate_limit.duration} ms")
+    if queue.key_concurrency is not None:
+        parts.append(f"{queue.key_concurrency} per key")
+    return ", ".join(parts)
 
-    headers = ("Queue", *(STATE_LABELS[s] for s in QUEUE_STATES))
+
+class QueueCountsModel(SnapshotModel):
+    """One row per queue: one column per job state, then its controls."""
+
+    headers = ("Queue", *(STATE_LABELS[s] for s in QUEUE_STATES), "Paused", "Limits")
+
+    def queue_at(self, row: int) -> QueueInfo | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
 
     def _key(self, row: Any) -> str:
         return str(row.name)
@@ -78,6 +93,14 @@ class QueueCountsModel(_SnapshotModel):
         column = index.column()
         if column == 0:
             return queue.name if role == Qt.ItemDataRole.DisplayRole else None
+        if column > len(QUEUE_STATES):
+            if role != Qt.ItemDataRole.DisplayRole:
+                return None
+            return (
+                ("paused" if queue.paused else "")
+                if column == len(QUEUE_STATES) + 1
+                else (limits_text(queue))
+            )
         state = QUEUE_STATES[column - 1]
         count = queue.counts.get(state, 0)
         if role == Qt.ItemDataRole.DisplayRole:
@@ -103,7 +126,7 @@ def heartbeat_age(heartbeat_at: object, now: float | None = None) -> str:
     return "?" if seconds is None else f"{max(0.0, seconds):.0f} s ago"
 
 
-class WorkersModel(_SnapshotModel):
+class WorkersModel(SnapshotModel):
     headers = ("Worker", "Host", "PID", "Queues", "Tasks", "Heartbeat")
 
     def _key(self, row: Any) -> str:
@@ -128,7 +151,7 @@ def percent(rate: float) -> str:
     return f"{rate * 100:.1f} %"
 
 
-class TaskStatsModel(_SnapshotModel):
+class TaskStatsModel(SnapshotModel):
     """Per task over the last hour (``GET /stats/tasks``): finished jobs, p50, p95, failure rate."""
 
     headers = ("Task", "Completed", "Failed", "p50", "p95", "Failure rate")

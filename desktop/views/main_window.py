@@ -39,7 +39,9 @@ from desktop.views.flow_list import FlowListPanel
 from desktop.views.flow_views import VIEWS, FlowViews
 from desktop.views.job_details import JobDetailsPanel
 from desktop.views.new_flow import NewFlowDialog, load_templates
+from desktop.views.new_schedule import NewScheduleDialog
 from desktop.views.queues_page import QueuesPage
+from desktop.views.schedules_page import SchedulesPage
 
 OVERVIEW_REFRESH_MS = 5000
 # First-run proportions for a 1280x800 window: a list wide enough for its
@@ -86,6 +88,8 @@ class MainWindow(QMainWindow):
         self.queues_page = QueuesPage(
             controller.queues, controller.workers, tasks=controller.task_stats
         )
+        self.schedules_page = SchedulesPage(controller.schedules)
+        self.new_schedule_dialog: NewScheduleDialog | None = None
         self.right = QSplitter(Qt.Orientation.Vertical)
         self.right.addWidget(self.flow_views)
         self.right.addWidget(self.details)
@@ -97,6 +101,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.main_split, "Flows")
         self.tabs.addTab(self.queues_page, "Queues && workers")
+        self.tabs.addTab(self.schedules_page, "Schedules")
         self.setCentralWidget(self.tabs)
         self.new_flow_dialog: NewFlowDialog | None = None
         self.notifications: list[tuple[str, str]] = []  # (title, text) shown, for tests
@@ -196,6 +201,13 @@ class MainWindow(QMainWindow):
         self.details.retryJobRequested.connect(lambda jid: c.spawn(c.retry_job(jid)))
         self.details.cancelFlowRequested.connect(lambda fid: c.spawn(c.cancel_flow(fid)))
         self.details.retryFlowRequested.connect(lambda fid: c.spawn(c.retry_flow(fid)))
+        self.queues_page.pauseRequested.connect(
+            lambda name, paused: c.spawn(c.set_queue_paused(name, paused))
+        )
+        self.schedules_page.newRequested.connect(self.open_new_schedule)
+        self.schedules_page.actionRequested.connect(
+            lambda action, sid: c.spawn(c.schedule_action(action, sid))
+        )
         c.jobsLoaded.connect(self._on_jobs_loaded)
         c.jobChanged.connect(self._on_job_changed)
         c.jobDetailLoaded.connect(self.details.show_detail)
@@ -286,6 +298,7 @@ class MainWindow(QMainWindow):
 
     def _refresh_overview(self) -> None:
         self.controller.spawn(self.controller.refresh_overview())
+        self.controller.spawn(self.controller.refresh_schedules())
         self._update_chart()
 
     # --- actions ---------------------------------------------------------------
@@ -314,6 +327,23 @@ class MainWindow(QMainWindow):
         dialog.submit_finished()
         dialog.accept()
         self.show_flow(flow.id)
+
+    def open_new_schedule(self) -> NewScheduleDialog:
+        dialog = NewScheduleDialog(self)
+        dialog.submitted.connect(
+            lambda request: self.controller.spawn(self._submit_schedule(dialog, request))
+        )
+        self.new_schedule_dialog = dialog
+        dialog.open()
+        return dialog
+
+    async def _submit_schedule(self, dialog: NewScheduleDialog, request: Any) -> None:
+        try:
+            await self.controller.create_schedule(request)
+        except ApiError as exc:
+            dialog.show_error(exc.path, exc.message)
+            return
+        dialog.accept()
 
     def open_connect(self) -> ConnectDialog:
         dialog = ConnectDialog(

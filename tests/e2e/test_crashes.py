@@ -8,8 +8,10 @@ before all its children ended).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -71,9 +73,8 @@ async def wait_ready(api: Api, server: BackendProc) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_backend_killed_repeatedly_loses_nothing(
-    settings: Settings, workers: Workers, tmp_path: Path
-) -> None:
+async def backend_process(settings: Settings, logdir: Path) -> tuple[BackendProc, str]:
+    """``backend serve`` started over a new database with one user; its token."""
     async with await Store.open(settings.db) as store:
         _user, token = await store.create_user("alice")
     timing = Timing(
@@ -82,11 +83,25 @@ async def test_backend_killed_repeatedly_loses_nothing(
         reclaim_idle=settings.reclaim_idle,
         shutdown_timeout=settings.shutdown_timeout,
     )
-    server = BackendProc(settings.db, settings.redis_url, tmp_path, timing)
+    server = BackendProc(settings.db, settings.redis_url, logdir, timing)
     server.start()
+    return server, token
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, logdir: Path) -> AsyncIterator[tuple[BackendProc, Api]]:
+    """``backend serve`` over a fresh database, ready, with a client of its one user."""
+    server, token = await backend_process(settings, logdir)
     async with aiohttp.ClientSession() as session:
         api = Api(session, server.url, token)
         await wait_ready(api, server)
+        yield server, api
+
+
+async def test_backend_killed_repeatedly_loses_nothing(
+    settings: Settings, workers: Workers, tmp_path: Path
+) -> None:
+    async with serving(settings, tmp_path) as (server, api):
         workers.start()
         workers.start()
         flows = []

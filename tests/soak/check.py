@@ -17,6 +17,7 @@ from typing import Any
 from backend.schemas import FlowJobResponse
 from backend.store.rows import row_to_job
 from tests.soak.plan import FlowPlan
+from tests.spans import max_overlap
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Verdict:
     reruns: int = 0  # jobs that ran to success more than once (at-least-once at work)
     stalls: int = 0  # attempts the backend saw lost to a dead worker
     statuses: Counter[str] = field(default_factory=Counter)
+    limit_exempt: int = 0  # limited queue's runs not counted: repeats, or just after a Redis loss
     violations: list[str] = field(default_factory=list)
 
 
@@ -155,7 +157,60 @@ def check_event_log(conn: sqlite3.Connection, verdict: Verdict) -> None:
             )
 
 
-def check(db: Path, runs_file: Path, plans: list[FlowPlan]) -> Verdict:
+REDIS_LOSS_WINDOW_S = 5.0
+
+
+def check_limit(
+    conn: sqlite3.Connection,
+    runs: dict[str, list[dict[str, Any]]],
+    limit: tuple[str, int],
+    verdict: Verdict,
+    redis_losses: list[float],
+) -> None:
+    """The limited queue never ran more than its concurrency at once (from the
+    runs that reached their end: a run a kill cut short left no record).
+
+    Left out, and counted: a second run of the same attempt (at-least-once
+    delivery: the broker handed the same message out again, which no send of
+    the backend decided), and runs that start within
+    :data:`REDIS_LOSS_WINDOW_S` of Redis losing its contents (the backend
+    then sends every unfinished job again, and a copy a worker had already
+    taken still runs beside the new one). docs/flow-control.md says both.
+    Worker and backend kills are not exempt.
+    """
+    queue, concurrency = limit
+    jobs = [
+        row[0]
+        for row in conn.execute("SELECT job_id FROM flow_jobs WHERE queue_name = ?", (queue,))
+    ]
+    timed = [(r["start"], r["end"], job, r["attempt"]) for job in jobs for r in runs.get(job, [])]
+    timed.sort()
+    first: set[tuple[str, int]] = set()
+    kept = []
+    for run in timed:
+        again = (run[2], run[3]) in first
+        first.add((run[2], run[3]))
+        after_loss = any(0 <= run[0] - lost <= REDIS_LOSS_WINDOW_S for lost in redis_losses)
+        if not again and not after_loss:
+            kept.append(run)
+    verdict.limit_exempt = len(timed) - len(kept)
+    timed = kept
+    peak = max_overlap((start, end) for start, end, _job, _attempt in timed)
+    if peak > concurrency:
+        at = max((t[0] for t in timed), key=lambda x: sum(1 for o in timed if o[0] <= x < o[1]))
+        together = sorted((j, a, round(s, 3), round(e, 3)) for s, e, j, a in timed if s <= at < e)
+        verdict.violations.append(
+            f"queue {queue} ran {peak} jobs at once; its concurrency is {concurrency}: {together}"
+        )
+
+
+def check(
+    db: Path,
+    runs_file: Path,
+    plans: list[FlowPlan],
+    limit: tuple[str, int] | None = None,
+    redis_losses: list[float] | None = None,
+) -> Verdict:
     verdict = Verdict(flows=len(plans))
     conn = sqlite3.connect(db)
     conn.row_factory = sqlite3.Row
@@ -165,7 +220,10 @@ def check(db: Path, runs_file: Path, plans: list[FlowPlan]) -> Verdict:
             verdict.violations.append(f"PRAGMA integrity_check: {integrity}")
         check_flows(conn, plans, verdict)
         check_completions(conn, verdict)
-        check_runs(conn, read_runs(runs_file), verdict)
+        runs = read_runs(runs_file)
+        check_runs(conn, runs, verdict)
+        if limit is not None:
+            check_limit(conn, runs, limit, verdict, redis_losses or [])
         check_event_log(conn, verdict)
     finally:
         conn.close()

@@ -10,7 +10,9 @@ pace, and meanwhile SIGKILLs a random worker every few seconds (restarting
 it), SIGKILLs and restarts the backend several times, and restarts Redis
 empty once. Then it lets every flow finish, stops the backend with SIGTERM,
 and checks the outcome (``check.py``): final states, root values, no
-completion recorded twice, no parent before its children, SQLite integrity.
+completion recorded twice, no parent before its children, SQLite integrity,
+and that the queue given a concurrency limit never ran more jobs at once
+(except just after Redis lost its contents: see ``check.check_limit``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class SoakConfig:
     worker_kill_every: tuple[float, float] = (2.0, 5.0)
     drain_timeout: float = 180.0
     seed: int = 1
+    limit: tuple[str, int] | None = ("webhooks", 3)  # a queue with a concurrency limit
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Report:
     config: SoakConfig
     verdict: Verdict
     faults: Counter[str] = field(default_factory=Counter)
+    fault_times: list[tuple[str, float]] = field(default_factory=list)  # (fault, epoch s)
     submit_retries: int = 0
     lost_answers: int = 0  # POSTs whose answer died with the backend (found by jobId later)
     drained_in: float = 0.0
@@ -78,6 +82,9 @@ class Report:
             f"{self.lost_answers}, worker children restarted by taskiq: {self.child_restarts}",
             f"drained in {self.drained_in:.1f}s after the faults stopped; backend SIGTERM exit "
             f"code {self.stop_code} in {self.stop_seconds:.2f}s; total {self.elapsed:.0f}s",
+            "fault times: " + ", ".join(f"{k}@{t:.3f}" for k, t in self.fault_times),
+            f"limited queue: {v.limit_exempt} runs not counted against its limit (a repeat of "
+            "an attempt already run, or started within 5 s of a Redis loss)",
             f"violations: {len(v.violations)}",
             *(f"  - {line}" for line in v.violations[:50]),
         ]
@@ -160,6 +167,7 @@ class Soak:
             self.down.add("backend")
             self.backend.kill()
             self.report.faults["backend_sigkill"] += 1
+            self.report.fault_times.append(("backend_sigkill", time.time()))
             await asyncio.sleep(self.rng.uniform(0.2, 1.5))
             self.backend.start()
             self.down.discard("backend")
@@ -172,6 +180,7 @@ class Soak:
             await asyncio.sleep(max(0.0, slot - self.elapsed()))
             await asyncio.to_thread(self.redis.restart_empty)
             self.report.faults["redis_restart_empty"] += 1
+            self.report.fault_times.append(("redis_restart_empty", time.time()))
 
     async def watchdog(self) -> None:
         """A process that exits by itself (not killed here) is a finding: note it, restart it."""
@@ -212,6 +221,21 @@ class Soak:
                 await asyncio.sleep(0.1)
         raise AssertionError("the backend did not become ready")
 
+    async def set_limit(self) -> None:
+        if self.config.limit is None:
+            return
+        assert self.backend is not None
+        queue, concurrency = self.config.limit
+        async with (
+            aiohttp.ClientSession() as session,
+            session.patch(
+                f"{self.backend.url}/queues/{queue}",
+                json={"concurrency": concurrency},
+                headers={"Authorization": f"Bearer {self.token}"},
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+
     def unfinished(self) -> int:
         conn = sqlite3.connect(self.db, timeout=10)
         try:
@@ -246,6 +270,7 @@ class Soak:
         try:
             self.backend.start()
             await self.wait_ready()
+            await self.set_limit()
             for slot in range(self.config.workers):
                 self.pool.start(slot, WORKER_QUEUES[slot % len(WORKER_QUEUES)])
             watchdog = asyncio.create_task(self.watchdog())
@@ -272,7 +297,10 @@ class Soak:
             log.read_text(errors="replace").count("is dead. Scheduling reload")
             for log in self.workdir.glob("worker-*.log")
         )
-        verdict = await asyncio.to_thread(check, self.db, self.runs_file, self.plans)
+        losses = [at for fault, at in self.report.fault_times if fault == "redis_restart_empty"]
+        verdict = await asyncio.to_thread(
+            check, self.db, self.runs_file, self.plans, self.config.limit, losses
+        )
         verdict.violations[:0] = self.report.verdict.violations
         if self.report.stop_code != 0:
             verdict.violations.append(f"backend SIGTERM exit code {self.report.stop_code}")

@@ -83,3 +83,32 @@ async def slow(data: dict[str, Any], ctx: FlowContext = DEPENDS) -> Any:
     await asyncio.sleep(float(data["seconds"]))
     await _record(ctx, start)
     return data.get("value", "slept")
+
+
+STARTS_KEY = "e2e:starts"
+CANCELLED_KEY = "e2e:cancelled"
+
+
+@broker.task(task_name="spanned")
+async def spanned(data: dict[str, Any], ctx: FlowContext = DEPENDS) -> Any:
+    """Records its start before it sleeps (``e2e:starts``), so a run cut short by a
+    kill still shows when it began; then sleeps and records as the others do.
+    A run asked to stop (cancelled) pushes its job id to ``e2e:cancelled``."""
+    start = time.time()
+    client = aredis.Redis.from_url(os.environ["FLOWDESK_REDIS_URL"])
+    try:
+        await client.rpush(STARTS_KEY, json.dumps({"job": ctx.job_id, "attempt": ctx.attempt,
+                                                   "start": start}))  # fmt: skip
+    finally:
+        await client.aclose()
+    try:
+        await asyncio.sleep(float(data["seconds"]))
+    except asyncio.CancelledError:  # asked to stop: leave a mark, then stop
+        client = aredis.Redis.from_url(os.environ["FLOWDESK_REDIS_URL"])
+        try:
+            await client.rpush(CANCELLED_KEY, ctx.job_id)
+        finally:
+            await client.aclose()
+        raise
+    await _record(ctx, start)
+    return data.get("value", 0)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from backend.domain.models import Job
+from backend.domain.models import Job, User
 from backend.domain.search import FlowFilter
 from backend.domain.tree import JobSpec
 from backend.errors import MigrationError
@@ -21,6 +22,7 @@ from backend.store.migrate import (
     load_migrations,
     split_statements,
 )
+from backend.store.rows import JOB_COLUMNS, job_to_row
 from backend.store.store import Store
 from tests.backend.store.store_helpers import jobs_of, leaf
 from tests.sqlite_leaks import Recorder
@@ -61,31 +63,35 @@ async def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
             assert await db.schema_version() == LATEST_VERSION
 
 
-async def store_v1_flow(store: Store, user_id: str, ids: object) -> list[Job]:
-    """A flow (a root with one leaf) written with version 1's columns, as it wrote them."""
-    jobs = jobs_of(JobSpec("root", "flowQueue", children=(leaf(),)), "flow-1", ids)  # type: ignore[arg-type]
+V1_JOB_COLUMNS = JOB_COLUMNS[: JOB_COLUMNS.index("finished_at") + 1]
+
+
+async def make_v1_flow(store: Store, user: User, flow_id: str, ids: Callable[[], str]) -> list[Job]:
+    """A flow stored as version 1 stored it: only the job columns that schema had
+    (today's code writes columns later migrations added)."""
+    jobs = jobs_of(JobSpec("root", "flowQueue", children=(leaf(), leaf())), flow_id, ids)
     async with store.db.transaction() as conn:
         await conn.execute(
             "INSERT INTO flows (id, name, user_id, root_job_id, created_at, updated_at) "
-            "VALUES ('flow-1', 'root', ?, ?, 1, 1)",
-            (user_id, jobs[0].job_id),
+            "VALUES (?, 'root', ?, ?, 0, 0)",
+            (flow_id, user.id, jobs[0].job_id),
         )
         await conn.executemany(
-            "INSERT INTO flow_jobs (id, job_id, flow_id, parent_id, name, queue_name, status, "
-            "created_at, updated_at) VALUES (?, ?, 'flow-1', ?, ?, ?, ?, 1, 1)",
-            [(j.id, j.job_id, j.parent_id, j.name, j.queue_name, j.status.value) for j in jobs],
+            f"INSERT INTO flow_jobs ({', '.join(V1_JOB_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in V1_JOB_COLUMNS)})",
+            [job_to_row(job)[: len(V1_JOB_COLUMNS)] for job in jobs],
         )
     return jobs
 
 
 async def test_database_from_first_migration_upgrades_to_latest_keeping_rows(
-    tmp_path: Path, ids: object
+    tmp_path: Path, ids: Callable[[], str]
 ) -> None:
     path = tmp_path / "f.db"
     old = first_migration_only(tmp_path)
     async with Store(await Database.open(path, migrations_dir=old)) as store:
         user, token = await store.create_user("alice")
-        jobs = await store_v1_flow(store, user.id, ids)
+        jobs = await make_v1_flow(store, user, "flow-1", ids)
     assert version_of(path) == 1
 
     async with await Store.open(path) as store:
@@ -102,13 +108,13 @@ async def test_database_from_first_migration_upgrades_to_latest_keeping_rows(
 
 
 async def test_later_migration_upgrades_in_place_without_losing_rows(
-    tmp_path: Path, ids: object
+    tmp_path: Path, ids: Callable[[], str]
 ) -> None:
     path = tmp_path / "f.db"
     directory = first_migration_only(tmp_path)
     async with Store(await Database.open(path, migrations_dir=directory)) as store:
         user, _ = await store.create_user("alice")
-        await store_v1_flow(store, user.id, ids)
+        await make_v1_flow(store, user, "flow-1", ids)
 
     (directory / "0002_flow_labels.sql").write_text(
         "-- a test-only migration; semicolons in comments; are fine\n"

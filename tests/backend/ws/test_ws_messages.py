@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
+from pydantic import TypeAdapter
 
 from backend.api.ws import Subscription
+from backend.schemas import QueueUpdatedMessage, ServerMessage
 from tests.backend.ws.wskit import Message, Server, flow_tree
 
 
@@ -104,3 +106,22 @@ async def test_oversized_messages_are_refused_with_1009(server: Server) -> None:
     closing = await client.ws.receive(timeout=10)
     assert closing.type is aiohttp.WSMsgType.CLOSE
     assert closing.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+
+
+async def test_queue_changes_reach_every_user_and_parse_with_the_wire_models(
+    server: Server,
+) -> None:
+    alice = await server.connect("alice")
+    bob = await server.connect("bob")
+    await server.apis["alice"].ok("POST", "/queues/webhooks/pause")
+    await server.apis["alice"].ok("PATCH", "/queues/webhooks", {"concurrency": 3})
+    for client in (alice, bob):
+        received = await client.until(lambda got: len(queue_messages(got)) == 2)
+        frames = [TypeAdapter(ServerMessage).validate_python(m) for m in queue_messages(received)]
+        first, second = (f.data for f in frames if isinstance(f, QueueUpdatedMessage))
+        assert (first.name, first.paused, first.concurrency) == ("webhooks", True, None)
+        assert (second.paused, second.concurrency) == (True, 3)
+
+
+def queue_messages(received: list[Message]) -> list[Message]:
+    return [m for m in received if m["type"] == "queue:updated"]
