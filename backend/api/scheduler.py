@@ -47,12 +47,16 @@ async def create_run(
     try:
         tree = validate_tree(schedule.flow, settings)
     except ClientError as exc:
-        log.warning("event=schedule_invalid schedule=%s error=%s", schedule.id, exc)
+        log.warning(
+            "schedule's flow is no longer valid", extra={"schedule": schedule.id, "error": str(exc)}
+        )
         return None
     flow_id = new_id()
     jobs = flatten(tree.root, flow_id, now, new_id)
     name = f"{tree.root.name} (schedule {schedule.name} at {iso_utc(planned)})"
-    flow = new_flow(schedule.user_id, flow_id, name, jobs)
+    # The run is found by its schedule and planned tick (GET /flows?meta.schedule=ID).
+    metadata = {**(tree.metadata or {}), "schedule": schedule.id, "plannedAt": iso_utc(planned)}
+    flow = new_flow(schedule.user_id, flow_id, name, jobs, metadata)
     await insert_flow(conn, flow, jobs, jobs_to_rows(jobs))
     return flow
 
@@ -77,8 +81,9 @@ class Scheduler:
         fired = await fire_due(self.store.db, now, make)
         for item in fired:
             log.info(
-                "event=schedule_tick schedule=%s planned=%s flow=%s skipped=%s",
-                item.schedule_id, item.planned, item.flow.id if item.flow else None, item.skipped,
+                "schedule ticked",
+                extra={"schedule": item.schedule_id, "planned": item.planned,
+                       "flow": item.flow.id if item.flow else None, "skipped": item.skipped},
             )  # fmt: skip
         self.fired += sum(1 for item in fired if item.flow is not None)
         return fired
@@ -95,7 +100,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("event=scheduler_error")
+                log.exception("scheduler pass failed")
                 timeout = 1.0
             raise_if_cancelled()
             with contextlib.suppress(TimeoutError):

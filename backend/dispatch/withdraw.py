@@ -60,5 +60,8 @@ async def withdraw(
                 messages += [(stream, message) for message in held.get((job_id, attempt), ())]
     await transport.drop_messages(messages)
     if done:
-        log.info("event=queue_paused_withdrew jobs=%d messages=%d", len(done), len(messages))
+        log.info(
+            "paused queue: sent jobs taken back",
+            extra={"jobs": len(done), "messages": len(messages)},
+        )
     return len(done)

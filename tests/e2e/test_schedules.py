@@ -116,7 +116,9 @@ async def test_every_two_seconds_creates_flows_at_that_pace(
     backend: Backend, workers: Workers
 ) -> None:
     workers.start()
-    await backend.api.ok("POST", "/schedules", {"name": "pace", "every": 2000, "flow": QUICK})
+    schedule = await backend.api.ok(
+        "POST", "/schedules", {"name": "pace", "every": 2000, "flow": QUICK}
+    )
 
     async def three() -> list[dict[str, Any]] | None:
         found = await runs_of(backend.api, "pace")
@@ -125,6 +127,13 @@ async def test_every_two_seconds_creates_flows_at_that_pace(
     flows = await until(three)
     ticks = [planned(f) for f in flows]
     assert [b - a for a, b in itertools.pairwise(ticks)] == [2.0] * (len(ticks) - 1)
+    # each run records its schedule and tick in its metadata, and is found by them
+    found = await backend.api.ok("GET", f"/flows?meta.schedule={schedule['id']}&limit=200")
+    by_id = {f["id"]: f for f in found["items"]}
+    assert {f["id"] for f in flows} <= set(by_id)
+    for flow in flows:
+        tick = datetime.fromisoformat(by_id[flow["id"]]["metadata"]["plannedAt"]).timestamp()
+        assert tick == planned(flow)
     for flow in flows:
         assert (await backend.api.wait_flow(flow["id"]))["status"] == "completed"
 
