@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.domain.engine import Event, EventType, FlowMachine
+from backend.domain.engine import FlowMachine, Report, ReportType
 from backend.domain.models import FailurePolicy, FlowStatus
 from tests.backend.domain.test_engine import WC, A, C, F, W, X, fail, machine, run, spec, states
 
@@ -11,7 +11,7 @@ FAIL_PARENT = {"on_failure": FailurePolicy.FAIL_PARENT}
 
 def start(m: FlowMachine, job_id: str) -> None:
     attempt = m.jobs[job_id].attempts_made + 1
-    assert m.apply(Event(EventType.ACTIVE, job_id, attempt, 1500, worker_id="w1"))
+    assert m.apply(Report(ReportType.ACTIVE, job_id, attempt, 1500, worker_id="w1"))
 
 
 def test_a_child_that_fails_the_parent_cancels_running_and_queued_siblings() -> None:
@@ -86,5 +86,5 @@ def test_late_events_of_a_cancelled_job_are_stale() -> None:
     m = machine(spec("r", spec("a", **FAIL_PARENT), spec("b"), fail_fast=True))
     start(m, "b")
     fail(m, "a", retryable=False)
-    assert not m.apply(Event(EventType.COMPLETED, "b", 1, 2500, result=1))
+    assert not m.apply(Report(ReportType.COMPLETED, "b", 1, 2500, result=1))
     assert m.jobs["b"].status is X
