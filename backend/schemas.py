@@ -716,6 +716,10 @@ class BulkRequest(WireModel):
         return (self.filter or FlowFilterBody()).to_filter()
 
 
+BULK_OK = "ok"
+"""A bulk result's ``outcome`` when the action was done (anything else is an error code)."""
+
+
 class BulkOutcome(OutModel):
     id: str
     outcome: str = Field(

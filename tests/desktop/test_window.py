@@ -81,10 +81,11 @@ async def window_on(
 
 @asynccontextmanager
 async def window_on_real(
-    tmp_path: Path, backoff: Backoff | None = None
+    tmp_path: Path, backoff: Backoff | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[RestClient, MainWindow]]:
+    """The window on the real server (``overrides``: its settings)."""
     async with (
-        real_server(tmp_path) as server,
+        real_server(tmp_path, **overrides) as server,
         RestClient(server.url, server.token) as api,
         window_on(server, tmp_path, backoff) as window,
     ):
