@@ -351,6 +351,11 @@ class FlowJobResponse(OutModel):
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     run_at: Timestamp | None = None
+    worker_id: str | None = Field(
+        default=None,
+        description="the worker its latest attempt started on (see `GET /workers`), kept "
+        "after the attempt ends; null if no attempt has started",
+    )
 
     @classmethod
     def of(cls, job: Job) -> FlowJobResponse:
@@ -373,6 +378,7 @@ class FlowJobResponse(OutModel):
             started_at=iso(job.started_at),
             finished_at=iso(job.finished_at),
             run_at=iso(job.run_at),
+            worker_id=job.worker_id,
         )
 
 

@@ -36,6 +36,11 @@ A child's *final* failure acts on its parent by the child's policy
 * ``removeDependencyOnFailure``: the child counts as resolved and is left out.
 * ``continueParentOnFailure``: the parent becomes ready at once.
 
+A job's ``worker_id`` is set when an attempt starts (``active``) and kept
+afterwards, whatever ends the attempt: it names where the job last ran. The
+monitor looks for dead workers among *active* jobs only, so a finished or
+requeued job's worker is history, never a liveness claim.
+
 The machine works on an in-memory copy of the flow's jobs (the store loads
 them once per batch of events) and records which fields of which jobs it
 changed; the store writes exactly those. Time and randomness come in as
@@ -185,7 +190,6 @@ class FlowMachine:
             error=None,
             finished_at=event.time,
             started_at=job.started_at or event.time,
-            worker_id=None,
             run_at=None,
         )
         self._after_resolved(job.job_id, event.time)
@@ -201,7 +205,6 @@ class FlowMachine:
                 error=event.error,
                 run_at=event.time + wait if wait else None,
                 dispatched=False,
-                worker_id=None,
             )
             return
         self._final_failure(job.job_id, event.error, event.time, attempt=event.attempt)
@@ -219,7 +222,6 @@ class FlowMachine:
             error=error,
             finished_at=now,
             started_at=job.started_at or (now if attempt is not None else None),
-            worker_id=None,
             run_at=None,
             dispatched=False,
         )
@@ -326,7 +328,6 @@ class FlowMachine:
             stalls=job.stalls + 1,
             retry_base=job.retry_base + 1,
             error=error,
-            worker_id=None,
             dispatched=False,
         )
         self.outcome.applied += 1
@@ -358,7 +359,6 @@ class FlowMachine:
                 job_id,
                 status=JobState.WAITING,
                 retry_base=job.retry_base + 1,
-                worker_id=None,
                 dispatched=False,
             )
             return True
@@ -449,7 +449,6 @@ class FlowMachine:
                 job.job_id,
                 status=JobState.CANCELLED,
                 finished_at=now,
-                worker_id=None,
                 run_at=None,
                 dispatched=False,
             )
