@@ -44,10 +44,15 @@ async def test_deep_chain(backend: Backend, workers: Workers) -> None:
     check_children_first(backend.settings.redis_url, jobs)
 
 
-async def test_mixed_queues_and_workers(backend: Backend, workers: Workers) -> None:
+async def split_workers(backend: Backend, workers: Workers) -> None:
+    """One worker for jobQueue, another for webhooks and flowQueue, both registered."""
     workers.start(queues="jobQueue")
     workers.start(queues="webhooks,flowQueue")
     await wait_workers(backend.api, 2)
+
+
+async def test_mixed_queues_and_workers(backend: Backend, workers: Workers) -> None:
+    await split_workers(backend, workers)
     tree = node(
         "root",
         "collect",
@@ -96,9 +101,7 @@ async def test_finished_jobs_name_the_worker_that_ran_them(
 ) -> None:
     """``workerId`` is the worker of the job's last attempt, kept once it finished,
     checked against the tasks' own records (which process ran each attempt)."""
-    workers.start(queues="jobQueue")
-    workers.start(queues="webhooks,flowQueue")
-    await wait_workers(backend.api, 2)
+    await split_workers(backend, workers)
     tree = node(
         "root",
         "collect",
