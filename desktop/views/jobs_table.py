@@ -35,7 +35,7 @@ class JobsTablePanel(QWidget):
         super().__init__(parent)
         self.model = JobsTableModel(self)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter jobs by name, queue or id…")
+        self.search.setPlaceholderText("Filter jobs by name, queue, id or worker…")
         self.search.setClearButtonEnabled(True)
         self.state = QComboBox()
         self.state.addItem("All states", None)
