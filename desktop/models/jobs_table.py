@@ -193,7 +193,9 @@ class JobsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.BackgroundRole and row.job.status is JobState.FAILED:
             return FAILED_TINT
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.job.name} ({row.job.job_id})"
+            worker = row.job.worker_id
+            on = f"\non worker {worker}" if worker else ""
+            return f"{row.job.name} ({row.job.job_id}){on}"
         return None
 
     @staticmethod

@@ -64,6 +64,8 @@ def test_the_worker_column_shows_sorts_and_filters_by_the_worker_of_the_last_att
     )
     assert model.headerData(JobColumn.WORKER, Qt.Orientation.Horizontal) == "Worker"
     assert [model.index(r, JobColumn.WORKER).data() for r in range(3)] == ["w-2", "", "w-1"]
+    tips = [model.index(r, JobColumn.WORKER).data(Qt.ItemDataRole.ToolTipRole) for r in (0, 1)]
+    assert tips == ["task-a (a)\non worker w-2", "task-b (b)"]  # the whole id, where elided
     model.sort(JobColumn.WORKER, Qt.SortOrder.AscendingOrder)
     assert ids(model) == ["c", "a", "b"]  # by worker id, never-started last
     model.set_filter(None, "W-1")
