@@ -140,6 +140,8 @@ def test_flow_appears_tree_goes_live_and_details_show_result(
             assert window.details.views["Result"].toPlainText().strip() == "9"
             assert window.details.facts["Job id"].text() == root
             assert window.details.facts["State"].text() == "completed"
+            worker = (await api.workers())[0].id  # the in-process worker ran it
+            assert window.details.facts["Worker"].text() == worker
             assert not window.details.state_icon.pixmap().isNull()  # drawn, not a glyph
 
     run(qloop, scenario())
