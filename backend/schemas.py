@@ -373,6 +373,11 @@ class FlowJobResponse(OutModel):
         default=None,
         description="while the job is ready but not sent: the queue control holding it back",
     )
+    worker_id: str | None = Field(
+        default=None,
+        description="the worker its latest attempt started on (see `GET /workers`), kept "
+        "after the attempt ends; null if no attempt has started",
+    )
 
     @classmethod
     def of(cls, job: Job) -> FlowJobResponse:
@@ -396,6 +401,7 @@ class FlowJobResponse(OutModel):
             finished_at=iso(job.finished_at),
             run_at=iso(job.run_at),
             held_by=job.held_by if job.status in _HOLDABLE and not job.dispatched else None,
+            worker_id=job.worker_id,
         )
 
 
@@ -795,6 +801,10 @@ class BulkRequest(WireModel):
         if self.ids is not None:
             return None
         return (self.filter or FlowFilterBody()).to_filter()
+
+
+BULK_OK = "ok"
+"""A bulk result's ``outcome`` when the action was done (anything else is an error code)."""
 
 
 class BulkOutcome(OutModel):

@@ -19,17 +19,25 @@ window holds for the flow (resident set growth, from ``/proc/self/statm``).
 For the wide flow the same figures with grouping off (every leaf a card)
 are the baseline measured in the same run.
 
+Under updates it also reports the garbage collector's passes of 5 ms or
+more and the longest, by generation (``gc.callbacks``). ``--no-gc`` turns
+the collector off while updates are applied, to compare: with the timeline
+shown, the ~50-100 ms gaps are full (generation 2) passes over the objects
+made since the flow was frozen at load (a new ``Bar`` per job at each
+recomputation, the updated records), and they go with the collector off.
+
 It also times the flow list model with 20,000 loaded flows: live inserts
 of new flows (binary search for the row) and live updates of random rows
 (row lookup through the model's index), per operation.
 
-Run: ``QT_QPA_PLATFORM=offscreen python bench/bench_desktop.py [--seconds 10] [--window]``
+Run: ``QT_QPA_PLATFORM=offscreen python bench/bench_desktop.py [--seconds 10] [--window] [--no-gc]``
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import statistics
@@ -298,6 +306,33 @@ def bench_flow_list(loaded: int = 20_000, ops: int = 1_000) -> None:
     print(f"  live update:       {updates / ops * 1e6:8.1f} us per changed flow (after inserts)")
 
 
+class GcPasses:
+    """The collector's passes of 5 ms or more, by generation, while recording."""
+
+    def __init__(self) -> None:
+        self.passes: list[tuple[int, float]] = []
+        self._start = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        elif (ms := (time.perf_counter() - self._start) * 1000) >= 5:
+            self.passes.append((info["generation"], ms))
+
+    def __enter__(self) -> GcPasses:
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    def summary(self) -> str:
+        full = [ms for gen, ms in self.passes if gen == 2]
+        young = [ms for gen, ms in self.passes if gen < 2]
+        worst = f", longest {max(full):.0f} ms" if full else ""
+        return f"gc passes >= 5 ms: {len(full)} full{worst}; {len(young)} young"
+
+
 def longest_step(steps: Generator[None, None, object]) -> tuple[float, int]:
     """The longest single step of a stepped computation (ms), and how many there were."""
     longest, count = 0.0, 0
@@ -384,11 +419,15 @@ async def bench_window(
                 await asyncio.sleep(0.01)
 
         t0 = time.perf_counter()
-        (worst, median), _ = await asyncio.gather(monitor.measure(args.seconds), feed())
+        if args.no_gc:
+            gc.disable()
+        with GcPasses() as passes:
+            (worst, median), _ = await asyncio.gather(monitor.measure(args.seconds), feed())
+        gc.enable()
         elapsed = time.perf_counter() - t0
         print(
             f"  updates, {view:8s}:  worst gap {worst:6.1f} ms, median {median:.1f} ms "
-            f"({applied / elapsed:.0f} updates/s)"
+            f"({applied / elapsed:.0f} updates/s; {passes.summary()})"
         )
     window.hide()
     KEEP.append(window)
@@ -421,6 +460,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--window", action="store_true", help="the whole window, wide and mixed")
+    parser.add_argument(
+        "--no-gc", action="store_true", help="the collector off while updates are applied"
+    )
     arguments = parser.parse_args()
     protect_none()
     app = QApplication([])

@@ -1,35 +1,38 @@
 """Bulk actions on selected flows: retry failed, cancel, delete; with progress and a summary.
 
-Today each flow is one request (``POST /flows/{id}/retry``, ``POST
-/flows/{id}/cancel``, ``DELETE /flows/{id}``), a few at a time; a flow the
-server refuses (nothing to retry, already finished, still running) is
-recorded with the server's message and the others go on. The outcome says
-which flows were done and why the others were not. When the server offers
-``POST /flows/bulk``, only :func:`_one` (or a batch variant of it) changes:
-callers see the same progress callback and :class:`BulkOutcome`.
+The flows go to ``POST /flows/bulk`` in chunks, one request at a time: never
+more flows per request than the server's cap (``bulk_max_flows``, read from
+its OpenAPI document), and at most :data:`CHUNK`, so a big selection moves
+the progress bar instead of waiting on one long request. The server answers
+each flow with the outcome its single route would have given; a flow it
+refuses (nothing to retry, already finished, still running) is recorded
+with the server's message and the others go on. A chunk the server refuses
+as a whole (or cannot be reached for) counts each of its flows as failed
+with that reason. The outcome says which flows were done and why the others
+were not.
 
 No Qt: the controller runs it as a task and turns progress into signals.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from backend.schemas import BULK_OK, BulkAction, BulkResponse
 from desktop.client.errors import ApiError, ClientError
 from desktop.client.rest import RestClient
 
-CONCURRENCY = 8  # requests in flight at once: quick, without flooding the server
+CHUNK = 500  # flows per request at most: progress moves, and each request stays short
 
 Progress = Callable[[int, int], None]  # (finished so far, total)
 
-
-class BulkAction(StrEnum):
-    RETRY_FAILED = "retry failed"
-    CANCEL = "cancel"
-    DELETE = "delete"
+LABELS = {
+    BulkAction.RETRY: "retry failed",
+    BulkAction.CANCEL: "cancel",
+    BulkAction.DELETE: "delete",
+}
+NO_ANSWER = "the server did not report on this flow"
 
 
 @dataclass
@@ -40,21 +43,28 @@ class BulkOutcome:
 
     def summary(self) -> str:
         """``retry failed: 3 done, 1 failed (f-1: no failed jobs)``."""
-        text = f"{self.action.value}: {len(self.done)} done"
+        text = f"{LABELS[self.action]}: {len(self.done)} done"
         if self.failed:
             reasons = "; ".join(f"{fid}: {why}" for fid, why in list(self.failed.items())[:3])
             more = f"; and {len(self.failed) - 3} more" if len(self.failed) > 3 else ""
             text += f", {len(self.failed)} failed ({reasons}{more})"
         return text
 
+    def record(self, flow_ids: Sequence[str], answer: BulkResponse) -> None:
+        """One chunk's answer: each flow done, or failed with the server's reason."""
+        reported = {result.id: result for result in answer.results}
+        for flow_id in flow_ids:
+            result = reported.get(flow_id)
+            if result is None:
+                self.failed[flow_id] = NO_ANSWER
+            elif result.outcome == BULK_OK:
+                self.done.append(flow_id)
+            else:
+                self.failed[flow_id] = result.message or result.outcome
 
-async def _one(rest: RestClient, action: BulkAction, flow_id: str) -> None:
-    if action is BulkAction.RETRY_FAILED:
-        await rest.retry_flow(flow_id)
-    elif action is BulkAction.CANCEL:
-        await rest.cancel_flow(flow_id)
-    else:
-        await rest.delete_flow(flow_id)
+    def refuse(self, flow_ids: Sequence[str], exc: ClientError) -> None:
+        reason = exc.message if isinstance(exc, ApiError) else str(exc)
+        self.failed.update(dict.fromkeys(flow_ids, reason))
 
 
 async def run_bulk(
@@ -65,24 +75,20 @@ async def run_bulk(
 ) -> BulkOutcome:
     """Apply ``action`` to every flow; never raises for a flow the server refuses."""
     outcome = BulkOutcome(action)
-    gate = asyncio.Semaphore(CONCURRENCY)
-    finished = 0
-
-    async def one(flow_id: str) -> None:
-        nonlocal finished
-        async with gate:
-            try:
-                await _one(rest, action, flow_id)
-            except ApiError as exc:
-                outcome.failed[flow_id] = exc.message
-            except ClientError as exc:
-                outcome.failed[flow_id] = str(exc)
-            else:
-                outcome.done.append(flow_id)
-        finished += 1
-        if progress is not None:
-            progress(finished, len(unique))
-
     unique = list(dict.fromkeys(flow_ids))
-    await asyncio.gather(*(one(fid) for fid in unique))
+    try:
+        size = min(CHUNK, await rest.bulk_cap())
+    except ClientError as exc:
+        outcome.refuse(unique, exc)
+        return outcome
+    for start in range(0, len(unique), size):
+        part = unique[start : start + size]
+        try:
+            answer = await rest.bulk_flows(action, part)
+        except ClientError as exc:
+            outcome.refuse(part, exc)
+        else:
+            outcome.record(part, answer)
+        if progress is not None:
+            progress(start + len(part), len(unique))
     return outcome

@@ -24,8 +24,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from backend.schemas import EventMessage, FlowJobResponse, FlowResponse, FlowStatus, JobDetail
-from desktop.bulk import BulkAction, BulkOutcome, run_bulk
+from backend.schemas import (
+    BulkAction,
+    EventMessage,
+    FlowJobResponse,
+    FlowPage,
+    FlowResponse,
+    FlowStatus,
+    JobDetail,
+)
+from desktop.bulk import BulkOutcome, run_bulk
 from desktop.client.errors import ClientError
 from desktop.client.rest import JSON, RestClient
 from desktop.client.ws import LinkState, LinkStatus, LiveClient
@@ -45,6 +53,7 @@ from desktop.state import (
     flow_alert,
 )
 from desktop.throughput import Throughput
+from desktop.timeline import millis
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 200
@@ -126,21 +135,25 @@ class Controller(QObject):
     # --- loading ---------------------------------------------------------------
 
     async def reload_flows(self) -> None:
-        page = await self.rest.list_flows(
-            limit=PAGE_SIZE, status=self.flows.status_filter, search=self.flows.search or None
-        )
+        page = await self._flow_page(None)
         self.state.load_flows(page.items)
         self.flows.reset_page(page.items, page.next_cursor)
 
     async def fetch_more(self, cursor: str) -> None:
-        page = await self.rest.list_flows(
+        page = await self._flow_page(cursor)
+        self.state.load_flows(page.items)
+        self.flows.append_page(page.items, page.next_cursor)
+
+    async def _flow_page(self, cursor: str | None) -> FlowPage:
+        """A page of the flows the list's filter selects: the server filters, so
+        a page holds only matching flows however far back they are."""
+        return await self.rest.list_flows(
             limit=PAGE_SIZE,
             cursor=cursor,
             status=self.flows.status_filter,
             search=self.flows.search or None,
+            created_after=millis(self.flows.created_since),
         )
-        self.state.load_flows(page.items)
-        self.flows.append_page(page.items, page.next_cursor)
 
     def set_filter(
         self, status: FlowStatus | None, search: str, created_since: str | None = None

@@ -4,7 +4,9 @@ Theory of operation. A job's bar runs from ``startedAt`` to ``finishedAt``
 (to "now" while it runs). Before it, the time the job was ready but not yet
 running is shaded: a leaf is ready when it was created, a parent when its
 last child finished (it cannot start before). Bars are grouped into lanes,
-by depth in the tree or by queue, and ordered by start inside a lane.
+by depth in the tree, by queue, or by the worker the job's latest attempt
+ran on (``workerId``; jobs that never started share a last lane), and
+ordered by start inside a lane.
 
 The *critical path* is the chain of jobs that decided when the root
 finished: a parent starts once its last child finishes, so from the root
@@ -66,6 +68,7 @@ class Bar(NamedTuple):
     job_id: str
     name: str
     queue: str
+    worker: str | None  # the worker of its latest attempt; None if it never started
     status: str  # the JobState's value
     finished: bool  # completed, failed or cancelled
     depth: int
@@ -75,8 +78,14 @@ class Bar(NamedTuple):
 
 
 class LaneBy(StrEnum):
-    DEPTH = "depth"
-    QUEUE = "queue"
+    """How bars are grouped into lanes (the value is what the lane menu says)."""
+
+    DEPTH = "by depth"
+    QUEUE = "by queue"
+    WORKER = "by worker"
+
+
+NO_WORKER = "not started"  # the worker lane of jobs that never ran
 
 
 @dataclass(frozen=True)
@@ -137,29 +146,46 @@ def _bar_steps(
             ready = min(ready, start)
         state = job.status
         out.append(
-            Bar(job_id, job.name, job.queue_name, state.value, state.finished, d, ready, start, end)
-        )
+            Bar(
+                job_id, job.name, job.queue_name, job.worker_id, state.value, state.finished, d,
+                ready, start, end,
+            )
+        )  # fmt: skip
     return out
 
 
+def _lane_key(bar: Bar, by: LaneBy) -> tuple[int, int | str]:
+    """Where a bar's lane sorts: by depth, by queue name, by worker id (never run last)."""
+    if by is LaneBy.DEPTH:
+        return 0, bar.depth
+    if by is LaneBy.QUEUE:
+        return 0, bar.queue
+    return (1, "") if bar.worker is None else (0, bar.worker)
+
+
+def _lane_label(key: int | str, by: LaneBy) -> str:
+    if by is LaneBy.DEPTH:
+        return f"depth {key}"
+    return str(key) or NO_WORKER
+
+
 def lanes(all_bars: Sequence[Bar], by: LaneBy, first: AbstractSet[str] = frozenset()) -> list[Lane]:
-    """Bars grouped by depth (shallow first) or queue (by name), by start in a lane.
+    """Bars grouped by depth (shallow first), queue or worker (by name), by start in a lane.
 
     Bars of jobs in ``first`` (the critical path) lead their lane, so the
     chain that decided the end is in view without scrolling.
     """
-    grouped: dict[str | int, list[Bar]] = {}
+    grouped: dict[tuple[int, int | str], list[Bar]] = {}
     for bar in all_bars:
-        grouped.setdefault(bar.depth if by is LaneBy.DEPTH else bar.queue, []).append(bar)
+        grouped.setdefault(_lane_key(bar, by), []).append(bar)
     never = 2**63
     out = []
-    for key in sorted(grouped, key=lambda k: (isinstance(k, str), k)):
+    for key in sorted(grouped):
         ordered = sorted(
             grouped[key],
             key=lambda b: (b.job_id not in first, b.start if b.start is not None else never),
         )
-        label = f"depth {key}" if by is LaneBy.DEPTH else str(key)
-        out.append(Lane(label, tuple(ordered)))
+        out.append(Lane(_lane_label(key[1], by), tuple(ordered)))
     return out
 
 

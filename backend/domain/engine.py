@@ -43,6 +43,11 @@ ones are cancelled and asked to stop (``Outcome.cancel_running``), instead
 of running on for a parent that can no longer use them. A retry of the
 parent reopens them, as after a flow cancel.
 
+A job's ``worker_id`` is set when an attempt starts (``active``) and kept
+afterwards, whatever ends the attempt: it names where the job last ran. The
+monitor looks for dead workers among *active* jobs only, so a finished or
+requeued job's worker is history, never a liveness claim.
+
 The machine works on an in-memory copy of the flow's jobs (the store loads
 them once per batch of events) and records which fields of which jobs it
 changed; the store writes exactly those. Time and randomness come in as
@@ -192,7 +197,6 @@ class FlowMachine:
             error=None,
             finished_at=event.time,
             started_at=job.started_at or event.time,
-            worker_id=None,
             run_at=None,
         )
         self._after_resolved(job.job_id, event.time)
@@ -208,7 +212,6 @@ class FlowMachine:
                 error=event.error,
                 run_at=event.time + wait if wait else None,
                 dispatched=False,
-                worker_id=None,
             )
             return
         self._final_failure(job.job_id, event.error, event.time, attempt=event.attempt)
@@ -226,7 +229,6 @@ class FlowMachine:
             error=error,
             finished_at=now,
             started_at=job.started_at or (now if attempt is not None else None),
-            worker_id=None,
             run_at=None,
             dispatched=False,
         )
@@ -272,7 +274,6 @@ class FlowMachine:
             job.job_id,
             status=JobState.CANCELLED,
             finished_at=now,
-            worker_id=None,
             run_at=None,
             dispatched=False,
         )
@@ -356,7 +357,6 @@ class FlowMachine:
             stalls=job.stalls + 1,
             retry_base=job.retry_base + 1,
             error=error,
-            worker_id=None,
             dispatched=False,
         )
         self.outcome.applied += 1
@@ -388,7 +388,6 @@ class FlowMachine:
                 job_id,
                 status=JobState.WAITING,
                 retry_base=job.retry_base + 1,
-                worker_id=None,
                 dispatched=False,
             )
             return True

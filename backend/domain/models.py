@@ -161,6 +161,8 @@ class Job:
     finished_at: int | None = None
     run_at: int | None = None  # not before this time (delay, backoff)
     dispatched: bool = False  # the current attempt's message reached Redis
+    # the worker its latest attempt started on, kept after the attempt ends (the
+    # operator asks where a job ran); only an active job's worker is checked for life
     worker_id: str | None = None
     depth: int = 0  # root is 0
     held_by: str | None = None  # why a ready job is not sent (backend.domain.limits.HeldBy)

@@ -11,7 +11,7 @@ application and reused by the benchmark and scripts.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -19,6 +19,9 @@ import aiohttp
 from pydantic import BaseModel
 
 from backend.schemas import (
+    BulkAction,
+    BulkRequest,
+    BulkResponse,
     FlowJobResponse,
     FlowListQuery,
     FlowPage,
@@ -52,6 +55,7 @@ class RestClient:
         self.token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._bulk_cap: int | None = None
 
     async def __aenter__(self) -> RestClient:
         return self
@@ -122,13 +126,16 @@ class RestClient:
         cursor: str | None = None,
         status: FlowStatus | None = None,
         search: str | None = None,
+        created_after: int | None = None,
     ) -> FlowPage:
-        """A page of flows, newest first; ``search`` is a substring of the name."""
+        """A page of flows, newest first; ``search`` is a substring of the name,
+        ``created_after`` epoch milliseconds (flows created at or after it)."""
         query = FlowListQuery(
             limit=limit,
             cursor=cursor,
             status=None if status is None else [status],
             q=search or None,
+            createdAfter=created_after,
         )
         return await self._get(FlowPage, "/flows", query.to_query())
 
@@ -153,6 +160,29 @@ class RestClient:
 
     async def delete_flow(self, flow_id: str) -> None:
         await self.request("DELETE", f"/flows/{flow_id}")
+
+    async def bulk_flows(self, action: BulkAction, flow_ids: Sequence[str]) -> BulkResponse:
+        """``POST /flows/bulk`` on these flows: one outcome per flow (at most :meth:`bulk_cap`)."""
+        body = BulkRequest(action=action, ids=list(flow_ids))
+        answer = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return await self._post(BulkResponse, "/flows/bulk", answer)
+
+    async def bulk_cap(self) -> int:
+        """The most flows one bulk request may name: a server setting, read once from
+        the ``maxItems`` the server writes into its OpenAPI document."""
+        if self._bulk_cap is None:
+            document = await self.request("GET", "/openapi.json")
+            ids = str(BulkRequest.model_fields["ids"].alias)
+            try:
+                cap = document["components"]["schemas"][BulkRequest.__name__]["properties"][ids][
+                    "maxItems"
+                ]
+            except (KeyError, TypeError):
+                raise ProtocolError("GET /openapi.json: no cap on bulk ids") from None
+            if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+                raise ProtocolError(f"GET /openapi.json: bulk cap {cap!r} is not a count")
+            self._bulk_cap = cap
+        return self._bulk_cap
 
     # --- jobs ------------------------------------------------------------------
 

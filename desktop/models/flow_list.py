@@ -5,13 +5,10 @@ from ``reset_page``, later pages are asked for through ``fetchMore`` (which
 emits ``fetchRequested`` with the server's cursor; the controller fetches and
 calls ``append_page``). Live changes from :mod:`desktop.state` arrive through
 ``apply`` and become ``beginInsertRows`` / ``dataChanged`` / ``beginRemoveRows``
-for just the affected rows. The current filter (status, search text) is
-applied to live inserts the same way the server applies it to pages.
-
-The time range ("created since") is applied here, to pages and live
-inserts alike, because ``GET /flows`` has no time filter yet: pages come
-newest first, so the first page holding a flow older than the range is the
-last one fetched, and a range costs no more requests than its flows fill.
+for just the affected rows. Pages come from ``GET /flows`` with the current
+filter (status, search text, time range "created since") as its query, so
+they hold only matching flows; the same filter is applied here only to
+live inserts, which the websocket sends for every flow.
 """
 
 from __future__ import annotations
@@ -125,29 +122,23 @@ class FlowListModel(QAbstractTableModel):
         # The server writes every time alike (UTC, milliseconds): string order is time order.
         return self.created_since is None or flow.created_at >= self.created_since
 
-    def _last_page(self, flows: Sequence[FlowResponse], next_cursor: str | None) -> str | None:
-        """No next page once a page reaches past the time range (pages are newest first)."""
-        if any(not self._in_range(f) for f in flows):
-            return None
-        return next_cursor
-
     def reset_page(self, flows: Sequence[FlowResponse], next_cursor: str | None) -> None:
         self.beginResetModel()
         self._ids = []
         self._flows = {}
         for flow in flows:
-            if flow.id not in self._flows and self._in_range(flow):
+            if flow.id not in self._flows:
                 self._ids.append(flow.id)
                 self._flows[flow.id] = flow
-        self._next_cursor = self._last_page(flows, next_cursor)
+        self._next_cursor = next_cursor
         self._fetch_pending = False
         self._rows = None
         self.endResetModel()
 
     def append_page(self, flows: Sequence[FlowResponse], next_cursor: str | None) -> None:
         unique = {f.id: f for f in flows}
-        fresh = [f for f in unique.values() if f.id not in self._flows and self._in_range(f)]
-        self._next_cursor = self._last_page(flows, next_cursor)
+        fresh = [f for f in unique.values() if f.id not in self._flows]
+        self._next_cursor = next_cursor
         self._fetch_pending = False
         if not fresh:
             return

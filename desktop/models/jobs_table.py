@@ -47,9 +47,10 @@ class JobColumn(IntEnum):
     ATTEMPTS = 3
     STARTED = 4
     DURATION = 5
+    WORKER = 6  # the worker of the latest attempt
 
 
-HEADERS = ("Name", "State", "Queue", "Attempts", "Started", "Duration")
+HEADERS = ("Name", "State", "Queue", "Attempts", "Started", "Duration", "Worker")
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,9 @@ class JobsTableModel(QAbstractTableModel):
         if self.state is not None and job.status is not self.state:
             return False
         text = self.text
-        return not text or any(text in s.lower() for s in (job.name, job.queue_name, job.job_id))
+        return not text or any(
+            text in s.lower() for s in (job.name, job.queue_name, job.job_id, job.worker_id or "")
+        )
 
     def _place(self) -> None:
         rows = [r for r in self._all.values() if self._matches(r)]
@@ -190,7 +193,9 @@ class JobsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.BackgroundRole and row.job.status is JobState.FAILED:
             return FAILED_TINT
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{row.job.name} ({row.job.job_id})"
+            worker = row.job.worker_id
+            on = f"\non worker {worker}" if worker else ""
+            return f"{row.job.name} ({row.job.job_id}){on}"
         return None
 
     @staticmethod
@@ -206,6 +211,8 @@ class JobsTableModel(QAbstractTableModel):
             return f"{job.attempts_made}/{attempts_allowed(job)}"
         if column is JobColumn.STARTED:
             return local_time(job.started_at) if job.started_at else ""
+        if column is JobColumn.WORKER:
+            return job.worker_id or ""
         return duration_text(row.duration)
 
     @staticmethod
@@ -221,4 +228,6 @@ class JobsTableModel(QAbstractTableModel):
             return job.attempts_made
         if column is JobColumn.STARTED:
             return row.started
+        if column is JobColumn.WORKER:
+            return (job.worker_id is None, job.worker_id or "")  # never started: last
         return row.duration

@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.schemas import FlowStatus
-from desktop.bulk import BulkAction, BulkOutcome
+from backend.schemas import BulkAction, FlowStatus
+from desktop.bulk import BulkOutcome
 from desktop.models.flow_list import Column, FlowListModel, FlowRole
 from desktop.widgets.progress_delegate import ProgressDelegate
 
@@ -96,7 +96,7 @@ class FlowListPanel(QWidget):
         self.bulk_buttons: dict[BulkAction, QPushButton] = {}
         buttons = QHBoxLayout()
         for action, text in (
-            (BulkAction.RETRY_FAILED, "Retry failed"),
+            (BulkAction.RETRY, "Retry failed"),
             (BulkAction.CANCEL, "Cancel"),
             (BulkAction.DELETE, "Delete"),
         ):

@@ -35,7 +35,7 @@ class JobsTablePanel(QWidget):
         super().__init__(parent)
         self.model = JobsTableModel(self)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter jobs by name, queue or id…")
+        self.search.setPlaceholderText("Filter jobs by name, queue, id or worker…")
         self.search.setClearButtonEnabled(True)
         self.state = QComboBox()
         self.state.addItem("All states", None)
@@ -54,7 +54,19 @@ class JobsTablePanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(JobColumn.NAME, QHeaderView.ResizeMode.Stretch)
         # A fixed width: ResizeToContents measures rows again on every live update.
-        header.resizeSection(JobColumn.STATE, 170)
+        # The name column keeps the rest; worker ids (host-pid-suffix) are elided in
+        # the middle, so both ends stay readable (the tooltip has the whole id).
+        for column, width in (
+            (JobColumn.STATE, 150),
+            (JobColumn.QUEUE, 90),
+            (JobColumn.ATTEMPTS, 72),
+            (JobColumn.STARTED, 76),
+            (JobColumn.DURATION, 76),
+            (JobColumn.WORKER, 170),
+        ):
+            header.resizeSection(column, width)
+        self.table.setWordWrap(False)  # else a wrapped id is cut at its first line
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.state)

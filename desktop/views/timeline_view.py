@@ -380,20 +380,22 @@ def tooltip(bar: Bar, critical: bool) -> str:
         lines.append(f"waited {duration_text(bar.start - bar.ready) or '0 ms'}")
     if bar.start is not None and bar.end is not None:
         lines.append(f"ran {duration_text(bar.end - bar.start) or '0 ms'}")
+    if bar.worker is not None:
+        lines.append(f"on worker {bar.worker}")
     if critical:
         lines.append("on the critical path")
     return "\n".join(lines)
 
 
 class TimelinePanel(QWidget):
-    """The timeline with its lane choice (by depth, by queue) and zoom buttons."""
+    """The timeline with its lane choice (by depth, queue or worker) and zoom buttons."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.view = TimelineView()
         self.lanes = QComboBox()
         for by in LaneBy:
-            self.lanes.addItem(f"Lanes by {by.value}", by)
+            self.lanes.addItem(f"Lanes {by.value}", by)
         zoom_in, zoom_out, fit = QPushButton("Zoom in"), QPushButton("Zoom out"), QPushButton("Fit")
         zoom_in.clicked.connect(lambda: self.view.zoom_by(1.5))
         zoom_out.clicked.connect(lambda: self.view.zoom_by(1 / 1.5))

@@ -26,6 +26,7 @@ def make_job(
     started: float | None = None,
     finished: float | None = None,
     created: float = 0.0,
+    worker: str | None = None,
 ) -> FlowJobResponse:
     return FlowJobResponse(
         job_id=job_id,
@@ -41,6 +42,7 @@ def make_job(
         updated_at=at(created),
         started_at=None if started is None else at(started),
         finished_at=None if finished is None else at(finished),
+        worker_id=worker,
     )
 
 

@@ -12,7 +12,14 @@ from realserver import real_server, wait_finished, wait_stuck
 
 from backend.api.hub import HUB
 from backend.backoff import Backoff
-from backend.schemas import EventMessage, FlowCreatedMessage, FlowStatus, JobState
+from backend.schemas import (
+    BULK_OK,
+    BulkAction,
+    EventMessage,
+    FlowCreatedMessage,
+    FlowStatus,
+    JobState,
+)
 from desktop.client.errors import ApiError, AuthError, ConnectionFailed, NotFoundError
 from desktop.client.rest import RestClient
 from desktop.client.ws import LinkState, LinkStatus, LiveClient, ws_url
@@ -74,6 +81,24 @@ async def test_paging_search_and_status_filter(tmp_path: Path) -> None:
         assert [f.id for f in (await api.list_flows(status=FlowStatus.FAILED)).items] == [
             failing.id
         ]
+
+
+async def test_bulk_reads_the_servers_cap_and_answers_per_flow(tmp_path: Path) -> None:
+    async with (
+        real_server(tmp_path, bulk_max_flows=3) as server,
+        RestClient(server.url, server.token) as api,
+    ):
+        assert await api.bulk_cap() == 3  # from the server's OpenAPI document
+        flow = await api.create_flow({"name": "echo", "queueName": "jobQueue", "data": 1})
+        await wait_finished(api, flow.id)
+        answer = await api.bulk_flows(BulkAction.DELETE, [flow.id, "missing"])
+        assert {r.id: r.outcome for r in answer.results} == {
+            flow.id: BULK_OK,
+            "missing": "flow_not_found",
+        }
+        with pytest.raises(ApiError) as info:  # more than the cap: refused as a whole
+            await api.bulk_flows(BulkAction.DELETE, ["a", "b", "c", "d"])
+        assert (info.value.code, info.value.path) == ("too_many_flows", "ids")
 
 
 async def test_errors_are_typed_and_carry_the_path(tmp_path: Path) -> None:

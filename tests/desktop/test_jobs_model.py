@@ -49,3 +49,27 @@ def test_sorts_filters_and_puts_live_updates_in_place_keeping_the_selection(qtbo
     model.set_filter(None, "")
     assert ids(model) == ["c", "a", "b", "d"]
     assert model.row_of("d") == 3
+
+
+def test_the_worker_column_shows_sorts_and_filters_by_the_worker_of_the_last_attempt(
+    qtbot: QtBot,
+) -> None:
+    model = JobsTableModel()
+    model.set_jobs(
+        [
+            make_job("a", status=DONE, started=0, finished=1, worker="w-2"),
+            make_job("b"),  # never started: no worker
+            make_job("c", status=DONE, started=0, finished=1, worker="w-1"),
+        ]
+    )
+    assert model.headerData(JobColumn.WORKER, Qt.Orientation.Horizontal) == "Worker"
+    assert [model.index(r, JobColumn.WORKER).data() for r in range(3)] == ["w-2", "", "w-1"]
+    tips = [model.index(r, JobColumn.WORKER).data(Qt.ItemDataRole.ToolTipRole) for r in (0, 1)]
+    assert tips == ["task-a (a)\non worker w-2", "task-b (b)"]  # the whole id, where elided
+    model.sort(JobColumn.WORKER, Qt.SortOrder.AscendingOrder)
+    assert ids(model) == ["c", "a", "b"]  # by worker id, never-started last
+    model.set_filter(None, "W-1")
+    assert ids(model) == ["c"]
+    model.update_job(make_job("b", status=JobState.ACTIVE, started=2, worker="w-1"))
+    model.refresh_order(force=True)
+    assert ids(model) == ["b", "c"]  # the same worker: tree order

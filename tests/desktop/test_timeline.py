@@ -7,6 +7,7 @@ from jobkit import make_job
 
 from backend.schemas import FlowJobResponse, JobState
 from desktop.timeline import (
+    NO_WORKER,
     LaneBy,
     bars,
     compute,
@@ -28,7 +29,7 @@ NOW = T0 + 600_000
 #   a1: 0..2   a2: 0..5   a: 6..7   b: 0..3   c1: 1..4   c: 4.5..6   r: 7.5..8
 KNOWN = {
     "r": make_job("r", None, ["a", "b", "c"], status=DONE, started=7.5, finished=8),
-    "a": make_job("a", "r", ["a1", "a2"], status=DONE, started=6, finished=7),
+    "a": make_job("a", "r", ["a1", "a2"], status=DONE, started=6, finished=7, worker="w-1"),
     "a1": make_job("a1", "a", status=DONE, started=0, finished=2),
     "a2": make_job("a2", "a", status=DONE, started=0, finished=5),
     "b": make_job("b", "r", status=DONE, started=0, finished=3),
@@ -102,6 +103,25 @@ def test_lanes_by_depth_and_by_queue_order_bars_by_start() -> None:
     assert len(by_queue[0].bars) == 7
 
 
+def test_lanes_by_worker_group_jobs_by_the_worker_that_ran_them_never_run_last() -> None:
+    jobs = {
+        "r": make_job("r", None, ["x", "y", "z", "n"], status=JobState.WAITING_CHILDREN),
+        "x": make_job("x", "r", status=DONE, started=3, finished=4, worker="w-b"),
+        "y": make_job("y", "r", status=DONE, started=1, finished=2, worker="w-a"),
+        "z": make_job("z", "r", status=JobState.FAILED, started=0, finished=1, worker="w-b"),
+        "n": make_job("n", "r"),
+    }
+    by_worker = lanes(bars("r", jobs, NOW), LaneBy.WORKER)
+    assert [(lane.label, [b.job_id for b in lane.bars]) for lane in by_worker] == [
+        ("w-a", ["y"]),
+        ("w-b", ["z", "x"]),
+        (NO_WORKER, ["r", "n"]),
+    ]
+    timeline = compute("r", jobs, LaneBy.WORKER, NOW)
+    assert timeline.rows[0] == "w-a  (1)"
+    assert timeline.row_of["y"] == 1
+
+
 def test_the_stepped_computation_gives_the_same_timeline_and_yields_between_chunks() -> None:
     jobs = {
         "r": make_job("r", None, [f"l{i}" for i in range(50)], status=JobState.ACTIVE, started=9)
@@ -148,5 +168,6 @@ def test_a_bar_tooltip_names_the_job_its_wait_run_and_the_critical_path() -> Non
         "completed",
         "waited 1.00 s",
         "ran 1.00 s",
+        "on worker w-1",
         "on the critical path",
     ]

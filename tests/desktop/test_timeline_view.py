@@ -12,7 +12,8 @@ from qtkit import run, until
 from realserver import wait_finished
 from test_window import window_on_real
 
-from desktop.timeline import Bar
+from desktop.models.jobs_table import JOB_ID_ROLE, JobColumn
+from desktop.timeline import NO_WORKER, Bar, LaneBy
 from desktop.views.timeline_view import AXIS, ROW
 
 
@@ -66,5 +67,52 @@ def test_timeline_highlights_the_chain_that_decided_the_end_and_selects_on_click
                 "details of b",
             )
             assert not timeline.viewport().grab().isNull()
+
+    run(qloop, scenario())
+
+
+def test_jobs_table_and_timeline_name_the_worker_that_ran_each_job(
+    qloop: qasync.QEventLoop, tmp_path: Path
+) -> None:
+    """The in-process worker runs the five jobs; a sixth, delayed, has not started."""
+
+    async def scenario() -> None:
+        async with window_on_real(tmp_path) as (api, window):
+            later = sleep(0, opts={"jobId": "later", "delay": 600_000})
+            flow = await api.create_flow({**KNOWN, "children": [*KNOWN["children"], later]})
+            worker = (await api.workers())[0].id
+            await until(lambda: window.flow_list.select_flow(flow.id), "flow row")
+            await until(lambda: window.tree.root_id == flow.root_job_id, "flow shown")
+            finished = {"a1", "a2", "b", "a"}  # the root waits for "later"
+            await until(
+                lambda: all(window.tree.jobs[j].status.finished for j in finished), "four ran"
+            )
+            window.show_view("jobs")
+            model = window.jobs_panel.model
+            await until(
+                lambda: (
+                    {
+                        model.index(r, 0).data(JOB_ID_ROLE): model.index(r, JobColumn.WORKER).data()
+                        for r in range(model.rowCount())
+                    }
+                    == {**dict.fromkeys(finished, worker), "later": "", flow.root_job_id: ""}
+                ),
+                "the worker column",
+            )
+            window.show_view("timeline")
+            panel = window.flow_views.timeline_panel
+            panel.lanes.setCurrentIndex(panel.lanes.findData(LaneBy.WORKER))
+            timeline = window.timeline
+            await until(lambda: timeline.rows[:1] == (f"{worker}  (4)",), "lanes by worker")
+            lanes: dict[str, set[str]] = {}
+            for row in timeline.rows:
+                if isinstance(row, str):
+                    label = row
+                else:
+                    lanes.setdefault(label, set()).add(row.job_id)
+            assert lanes == {
+                f"{worker}  (4)": finished,
+                f"{NO_WORKER}  (2)": {flow.root_job_id, "later"},
+            }
 
     run(qloop, scenario())

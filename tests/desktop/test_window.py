@@ -81,10 +81,11 @@ async def window_on(
 
 @asynccontextmanager
 async def window_on_real(
-    tmp_path: Path, backoff: Backoff | None = None
+    tmp_path: Path, backoff: Backoff | None = None, **overrides: Any
 ) -> AsyncIterator[tuple[RestClient, MainWindow]]:
+    """The window on the real server (``overrides``: its settings)."""
     async with (
-        real_server(tmp_path) as server,
+        real_server(tmp_path, **overrides) as server,
         RestClient(server.url, server.token) as api,
         window_on(server, tmp_path, backoff) as window,
     ):
@@ -139,6 +140,8 @@ def test_flow_appears_tree_goes_live_and_details_show_result(
             assert window.details.views["Result"].toPlainText().strip() == "9"
             assert window.details.facts["Job id"].text() == root
             assert window.details.facts["State"].text() == "completed"
+            worker = (await api.workers())[0].id  # the in-process worker ran it
+            assert window.details.facts["Worker"].text() == worker
             assert not window.details.state_icon.pixmap().isNull()  # drawn, not a glyph
 
     run(qloop, scenario())

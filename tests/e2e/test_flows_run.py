@@ -44,10 +44,15 @@ async def test_deep_chain(backend: Backend, workers: Workers) -> None:
     check_children_first(backend.settings.redis_url, jobs)
 
 
-async def test_mixed_queues_and_workers(backend: Backend, workers: Workers) -> None:
+async def split_workers(backend: Backend, workers: Workers) -> None:
+    """One worker for jobQueue, another for webhooks and flowQueue, both registered."""
     workers.start(queues="jobQueue")
     workers.start(queues="webhooks,flowQueue")
     await wait_workers(backend.api, 2)
+
+
+async def test_mixed_queues_and_workers(backend: Backend, workers: Workers) -> None:
+    await split_workers(backend, workers)
     tree = node(
         "root",
         "collect",
@@ -89,3 +94,41 @@ async def test_job_goes_to_the_worker_that_knows_its_task(
     assert done["status"] == "completed"
     jobs = await backend.api.jobs(flow["id"])
     assert jobs["root"]["result"] == sum(range(10))
+
+
+async def test_finished_jobs_name_the_worker_that_ran_them(
+    backend: Backend, workers: Workers
+) -> None:
+    """``workerId`` is the worker of the job's last attempt, kept once it finished,
+    checked against the tasks' own records (which process ran each attempt)."""
+    await split_workers(backend, workers)
+    tree = node(
+        "root",
+        "collect",
+        node("a", data={"value": 1}, queue="webhooks"),
+        node("b", "value", data={"value": 2}),
+        node("bad", "boom", opts={"ignoreDependencyOnFailure": True}, queue="flowQueue"),
+        node("retried", "flaky", data={"fails": 1}, opts={"attempts": 2}, queue="webhooks"),
+        queue="jobQueue",
+    )
+    flow = await backend.api.create(tree)
+    assert (await backend.api.wait_flow(flow["id"]))["status"] == "completed"
+    jobs = await backend.api.jobs(flow["id"])
+    by_pid = {w["pid"]: w["id"] for w in (await backend.api.ok("GET", "/workers"))["items"]}
+    last_run: dict[str, dict[str, Any]] = {}
+    for run in runs(backend.settings.redis_url):
+        if run["attempt"] >= last_run.get(run["job"], {"attempt": 0})["attempt"]:
+            last_run[run["job"]] = run
+    assert {job_id: job["status"] for job_id, job in jobs.items()} == {
+        "root": "completed", "a": "completed", "b": "completed", "bad": "failed",
+        "retried": "completed",
+    }  # fmt: skip
+    assert jobs["retried"]["attemptsMade"] == 2
+    assert {job_id: job["workerId"] for job_id, job in jobs.items()} == {
+        job_id: by_pid[run["pid"]] for job_id, run in last_run.items()
+    }
+    # each queue's jobs ran on the one worker serving it
+    assert jobs["root"]["workerId"] == jobs["b"]["workerId"] != jobs["a"]["workerId"]
+    assert jobs["a"]["workerId"] == jobs["bad"]["workerId"] == jobs["retried"]["workerId"]
+    job = await backend.api.ok("GET", "/jobs/bad")
+    assert job["workerId"] == jobs["bad"]["workerId"]

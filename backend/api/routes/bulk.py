@@ -25,7 +25,7 @@ from backend.api.validation import read_json, validate_body
 from backend.dispatch.commands import FlowCommands
 from backend.domain.search import BulkAction
 from backend.errors import ClientError, ValidationError
-from backend.schemas import BulkOutcome, BulkRequest, BulkResponse
+from backend.schemas import BULK_OK, BulkOutcome, BulkRequest, BulkResponse
 from backend.store.store import Store
 
 routes = web.RouteTableDef()
@@ -116,7 +116,7 @@ async def bulk(request: web.Request) -> web.Response:
     commands = request.app[EXECUTION].commands
     outcomes = await run_bulk(store, commands, user.id, body.action, flow_ids, settings.bulk_chunk)
     results = [
-        BulkOutcome(id=flow_id, outcome="ok")
+        BulkOutcome(id=flow_id, outcome=BULK_OK)
         if error is None
         else BulkOutcome(id=flow_id, outcome=error.code, message=error.message)
         for flow_id, error in outcomes

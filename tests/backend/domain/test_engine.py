@@ -403,3 +403,33 @@ def test_fail_now_leaves_a_cancelled_flow_alone() -> None:
     m.retry_job("a", 2)  # reopened: waiting again, the flow active
     m.cancel(3)
     assert not m.fail_now("a", {"type": "UnknownTask", "message": "x"}, 4)
+
+
+@pytest.mark.parametrize(
+    ("end", "state"),
+    [
+        ("completed", C),
+        ("failed", F),  # final: no attempts left
+        ("retried", W),  # failed with attempts left: waits for its next attempt
+        ("cancelled", X),
+        ("stalled", W),
+    ],
+)
+def test_a_job_keeps_the_worker_of_its_latest_attempt(end: str, state: JobState) -> None:
+    m = machine(spec("r", spec("a", attempts=2 if end == "retried" else 1)))
+    m.apply(Report(ReportType.ACTIVE, "a", 1, 1, worker_id="w1"))
+    error = {"type": "ValueError", "message": "boom"}
+    if end == "completed":
+        m.apply(Report(ReportType.COMPLETED, "a", 1, 2, result=1))
+    elif end in {"failed", "retried"}:
+        m.apply(Report(ReportType.FAILED, "a", 1, 2, error=error))
+    elif end == "cancelled":
+        m.cancel(2)
+    else:
+        m.stall("a", 2)
+    assert (m.jobs["a"].status, m.jobs["a"].worker_id) == (state, "w1")
+    if state is W:  # the next attempt runs elsewhere: that worker is named
+        m.apply(Report(ReportType.ACTIVE, "a", 2, 3, worker_id="w2"))
+        m.apply(Report(ReportType.COMPLETED, "a", 2, 4, result=1))
+        assert m.jobs["a"].worker_id == "w2"
+    assert m.jobs["r"].worker_id is None  # never started
