@@ -118,7 +118,7 @@ async def test_tokens_never_appear_in_debug_logs(server: ServeProcess, tmp_path:
 BIG_CHILDREN = 20_000
 
 
-async def sigterm_during_large_post(server: ServeProcess, db: Path) -> float:
+async def sigterm_during_large_post(server: ServeProcess, db: Path) -> float | None:
     """SIGTERM while a 20,001-job POST is being handled, a websocket open.
 
     No sleep decides when the signal goes: the POST reuses a connection the
@@ -128,6 +128,13 @@ async def sigterm_during_large_post(server: ServeProcess, db: Path) -> float:
     reports every ready socket), so the request is in progress, whatever the
     machine's speed. No worker runs, so the monitor, due every 0.2 s, is
     busy while shutdown cancels it. Returns the seconds from SIGTERM to exit.
+
+    About one run in twenty the server has not begun the POST when SIGTERM
+    lands (its log shows no POST and the probe answered at once) and closes
+    the connection unanswered. That is a request refused, not work lost: the
+    run then checks that nothing of it was stored and that the server still
+    stopped cleanly, and returns None, so callers can require enough runs
+    that really had the POST in flight.
     """
     token = await user_token(db)
     server.start()
@@ -160,15 +167,18 @@ async def sigterm_during_large_post(server: ServeProcess, db: Path) -> float:
         started = time.monotonic()
         server.terminate()
         closing = await ws.receive(timeout=20)
-        response = await posting
-        status, answer = response.status, await response.json()
+        try:
+            response = await posting
+            status, answer = response.status, await response.json()
+        except aiohttp.ServerDisconnectedError:
+            status, answer = None, None  # closed unanswered: see the docstring
         assert server.proc is not None
         code = await asyncio.to_thread(server.proc.wait, 30)
         took = time.monotonic() - started
     print(f"SIGTERM -> exit {code} in {took:.2f}s; POST answered {status}")
     assert closing.type is aiohttp.WSMsgType.CLOSE
     assert closing.data == 1001
-    assert status == 201, answer
+    assert status in (201, None), answer
     assert code == 0, server.output()[-3000:]
     assert took < 5 + WATCHDOG_MARGIN_S  # --shutdown-timeout plus the margin
     async with await Store.open(db) as store, store.db.read() as conn:
@@ -176,17 +186,27 @@ async def sigterm_during_large_post(server: ServeProcess, db: Path) -> float:
             "SELECT count(*) FROM flow_jobs f JOIN flow_jobs r ON r.flow_id = f.flow_id "
             "WHERE r.job_id = 'big-root'"
         ) as cursor:
-            assert (await cursor.fetchone())[0] == BIG_CHILDREN + 1
+            # answered: all of it stored; refused unanswered: none of it
+            assert (await cursor.fetchone())[0] == (BIG_CHILDREN + 1 if status else 0)
         async with conn.execute("PRAGMA integrity_check") as cursor:
             assert (await cursor.fetchone())[0] == "ok"
     assert not re.search(r"level=(error|critical)", server.output()), server.output()[-2000:]
-    return took
+    return took if status else None
 
 
 async def test_sigterm_finishes_in_flight_work_and_closes_websockets_going_away(
-    server: ServeProcess, tmp_path: Path
+    tmp_path: Path, redis_url: str
 ) -> None:
-    await sigterm_during_large_post(server, tmp_path / "flowdesk.db")
+    for run in range(5):  # until SIGTERM found the POST in flight (see the helper)
+        work = tmp_path / f"run{run}"
+        work.mkdir()
+        proc = ServeProcess(work / "flowdesk.db", redis_url, work / "serve.log")
+        try:
+            if await sigterm_during_large_post(proc, work / "flowdesk.db") is not None:
+                return
+        finally:
+            proc.kill()
+    pytest.fail("in 5 runs SIGTERM never found the POST in flight")
 
 
 @pytest.mark.soak
@@ -201,10 +221,14 @@ async def test_sigterm_during_a_large_post_never_hangs_20_times(
         work.mkdir()
         proc = ServeProcess(work / "flowdesk.db", redis_url, work / "serve.log")
         try:
-            times.append(await sigterm_during_large_post(proc, work / "flowdesk.db"))
+            took = await sigterm_during_large_post(proc, work / "flowdesk.db")
         finally:
             proc.kill()
-    print(f"20 shutdowns: max {max(times):.2f}s, mean {sum(times) / len(times):.2f}s")
+        if took is not None:
+            times.append(took)
+    print(f"{len(times)} of 20 with the POST in flight: max {max(times):.2f}s, "
+          f"mean {sum(times) / len(times):.2f}s")  # fmt: skip
+    assert len(times) >= 15, "SIGTERM found the POST in flight too rarely to test anything"
 
 
 @pytest.mark.parametrize(
